@@ -115,7 +115,10 @@ fn decode_common<'a>(
     let flags = r.u8("flags")?;
     r.announce(announced_len(flags));
     let unit = pressure_unit(flags);
-    let mut pressure = |field| r.u16(field).map(|raw| Quantity::new(decode_sfloat(raw), unit));
+    let mut pressure = |field| {
+        r.u16(field)
+            .map(|raw| Quantity::new(decode_sfloat(raw), unit))
+    };
     let pressures = [
         pressure("systolic")?,
         pressure("diastolic")?,
@@ -148,7 +151,9 @@ fn decode_common<'a>(
         } else {
             r.u16("measurement_status")?
         };
-        Some(MeasurementStatus::from_bits(raw & MeasurementStatus::DEFINED))
+        Some(MeasurementStatus::from_bits(
+            raw & MeasurementStatus::DEFINED,
+        ))
     } else {
         None
     };
@@ -214,7 +219,11 @@ fn encode_common(
             });
         }
         let raw = encode_sfloat(pulse.value, "pulse_rate")?;
-        if big_endian { w.u16_be(raw)? } else { w.u16(raw)? }
+        if big_endian {
+            w.u16_be(raw)?
+        } else {
+            w.u16(raw)?
+        }
     }
     if let Some(user) = tail.user_id {
         w.u8(user)?;
@@ -226,7 +235,11 @@ fn encode_common(
                 reason: "pulse rate range 3 is reserved",
             });
         }
-        if big_endian { w.u16_be(status.bits())? } else { w.u16(status.bits())? }
+        if big_endian {
+            w.u16_be(status.bits())?
+        } else {
+            w.u16(status.bits())?
+        }
     }
     if stray_user_byte {
         w.u8(0xFF)?;
@@ -310,7 +323,8 @@ impl ToReadings for BloodPressureMeasurement {
     fn readings(&self) -> Readings {
         let tail = self.tail();
         let mut out = Readings::new();
-        let bp = Reading::blood_pressure(self.systolic, self.diastolic, self.mean_arterial_pressure);
+        let bp =
+            Reading::blood_pressure(self.systolic, self.diastolic, self.mean_arterial_pressure);
         let _ = out.push(tail_readings(&tail, bp));
         if let Some(pulse) = self.pulse_rate {
             let _ = out.push(tail_readings(&tail, Reading::new(Kind::PulseRate, pulse)));
@@ -367,7 +381,13 @@ impl Characteristic for IntermediateCuffPressure {
             ("diastolic", unused),
             ("mean_arterial_pressure", unused),
         ];
-        encode_common(out, quirks, pressures, self.current_cuff_pressure.unit, &self.tail())
+        encode_common(
+            out,
+            quirks,
+            pressures,
+            self.current_cuff_pressure.unit,
+            &self.tail(),
+        )
     }
 }
 
@@ -420,9 +440,9 @@ impl Characteristic for BloodPressureFeature {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ReadingValue;
     use crate::float::Decimal;
     use crate::test_support::{date_time, roundtrip, sfloat, user_id};
-    use crate::ReadingValue;
     use proptest::prelude::*;
 
     fn mmhg(v: i64) -> Quantity {
@@ -444,7 +464,10 @@ mod tests {
         assert_eq!(m.diastolic, mmhg(80));
         assert_eq!(m.mean_arterial_pressure, mmhg(93));
         assert_eq!(m.time_stamp, DateTime::new(2024, 3, 5, 8, 30, 15));
-        assert_eq!(m.pulse_rate, Some(Quantity::decimal(Decimal::new(72, 0), Unit::PerMinute)));
+        assert_eq!(
+            m.pulse_rate,
+            Some(Quantity::decimal(Decimal::new(72, 0), Unit::PerMinute))
+        );
         assert_eq!(m.user_id, Some(2));
         assert!(m.measurement_status.unwrap().irregular_pulse_detected);
     }
@@ -473,19 +496,28 @@ mod tests {
 
     #[test]
     fn keeps_special_values_special() {
-        let d = BloodPressureMeasurement::decode(&[0x00, 0xFF, 0x07, 0x00, 0x08, 0xFE, 0x07]).unwrap();
+        let d =
+            BloodPressureMeasurement::decode(&[0x00, 0xFF, 0x07, 0x00, 0x08, 0xFE, 0x07]).unwrap();
         assert_eq!(d.value.systolic.value, MedValue::Special(Special::NaN));
         assert_eq!(d.value.diastolic.value, MedValue::Special(Special::NRes));
-        assert_eq!(d.value.mean_arterial_pressure.value, MedValue::Special(Special::PositiveInfinity));
+        assert_eq!(
+            d.value.mean_arterial_pressure.value,
+            MedValue::Special(Special::PositiveInfinity)
+        );
     }
 
     #[test]
     fn reads_beurer_big_endian_pulse_and_status_with_its_stray_user_byte() {
         // Pulse 72 and status "irregular pulse", both big-endian, then a user byte the flags
         // do not announce.
-        let bytes = [0x14, 0x78, 0, 0x50, 0, 0x5D, 0, 0x00, 0x48, 0x00, 0x04, 0x01];
+        let bytes = [
+            0x14, 0x78, 0, 0x50, 0, 0x5D, 0, 0x00, 0x48, 0x00, 0x04, 0x01,
+        ];
         let plain = BloodPressureMeasurement::decode(&bytes).unwrap();
-        assert_ne!(plain.value.pulse_rate.unwrap().value, MedValue::number(72, 0));
+        assert_ne!(
+            plain.value.pulse_rate.unwrap().value,
+            MedValue::number(72, 0)
+        );
         let beurer = Quirks {
             beurer_big_endian_pulse_status: true,
             ..Quirks::NONE
@@ -507,17 +539,27 @@ mod tests {
         let bytes = [0x01, 0xA0, 0xF0, 0x6B, 0xF0, 0x7C, 0xF0];
         let m = BloodPressureMeasurement::decode(&bytes).unwrap().value;
         let readings = m.readings();
-        let ReadingValue::BloodPressure { systolic, diastolic, .. } = readings[0].value else {
+        let ReadingValue::BloodPressure {
+            systolic,
+            diastolic,
+            ..
+        } = readings[0].value
+        else {
             panic!("not a blood pressure");
         };
         // Three significant digits in, three out: 120.0098 -> 120, 80.257 -> 80.3.
         assert_eq!(systolic, mmhg(120));
-        assert_eq!(diastolic, Quantity::decimal(Decimal::new(803, -1), Unit::MillimetreOfMercury));
+        assert_eq!(
+            diastolic,
+            Quantity::decimal(Decimal::new(803, -1), Unit::MillimetreOfMercury)
+        );
     }
 
     #[test]
     fn intermediate_cuff_pressure_is_a_progress_reading() {
-        let icp = IntermediateCuffPressure::decode(&[0x00, 0x8C, 0x00, 0, 0, 0, 0]).unwrap().value;
+        let icp = IntermediateCuffPressure::decode(&[0x00, 0x8C, 0x00, 0, 0, 0, 0])
+            .unwrap()
+            .value;
         assert_eq!(icp.current_cuff_pressure, mmhg(140));
         let r = icp.readings();
         assert_eq!(r[0].kind, Kind::CuffPressure);
@@ -535,17 +577,19 @@ mod tests {
             user_id(),
             proptest::option::of(status),
         )
-            .prop_map(|(unit, (s, d, m), time_stamp, pulse, user_id, measurement_status)| {
-                BloodPressureMeasurement {
-                    systolic: Quantity::new(s, unit),
-                    diastolic: Quantity::new(d, unit),
-                    mean_arterial_pressure: Quantity::new(m, unit),
-                    time_stamp,
-                    pulse_rate: pulse.map(|p| Quantity::new(p, Unit::PerMinute)),
-                    user_id,
-                    measurement_status,
-                }
-            })
+            .prop_map(
+                |(unit, (s, d, m), time_stamp, pulse, user_id, measurement_status)| {
+                    BloodPressureMeasurement {
+                        systolic: Quantity::new(s, unit),
+                        diastolic: Quantity::new(d, unit),
+                        mean_arterial_pressure: Quantity::new(m, unit),
+                        time_stamp,
+                        pulse_rate: pulse.map(|p| Quantity::new(p, Unit::PerMinute)),
+                        user_id,
+                        measurement_status,
+                    }
+                },
+            )
     }
 
     proptest! {

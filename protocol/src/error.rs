@@ -30,9 +30,9 @@ impl DecodeError {
     /// The SIG field name (snake_case) at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Truncated { field, .. } | Self::Invalid { field, .. } | Self::Crc { field, .. } => {
-                field
-            }
+            Self::Truncated { field, .. }
+            | Self::Invalid { field, .. }
+            | Self::Crc { field, .. } => field,
         }
     }
 }

@@ -226,7 +226,10 @@ impl Format {
         let bits = self.mantissa_bits;
         let mask = (1u32 << bits) - 1;
         let mantissa = sign_extend(raw & mask, bits);
-        let exponent = sign_extend((raw >> bits) & ((1 << self.exponent_bits) - 1), self.exponent_bits);
+        let exponent = sign_extend(
+            (raw >> bits) & ((1 << self.exponent_bits) - 1),
+            self.exponent_bits,
+        );
         if exponent == 0 {
             if let Some(special) = self.special(i64::from(mantissa)) {
                 return MedValue::Special(special);
@@ -244,8 +247,16 @@ impl Format {
 
     fn fits(&self, mantissa: i64, exponent: i8) -> bool {
         let top = (1i64 << (self.mantissa_bits - 1)) - 1;
-        let limit = if exponent == 0 { self.max_ordinary } else { top };
-        let low = if exponent == 0 { -self.max_ordinary } else { -top - 1 };
+        let limit = if exponent == 0 {
+            self.max_ordinary
+        } else {
+            top
+        };
+        let low = if exponent == 0 {
+            -self.max_ordinary
+        } else {
+            -top - 1
+        };
         (low..=limit).contains(&mantissa)
             && (self.min_exponent..=self.max_exponent).contains(&exponent)
     }
@@ -370,4 +381,130 @@ pub fn encode_float(value: MedValue, field: &'static str) -> Result<u32, EncodeE
 /// The FLOAT nearest to `x` at the most precise exponent; `None` beyond the FLOAT range.
 pub fn float_from_f64(x: f64) -> Option<MedValue> {
     FLOAT.nearest(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sfloat_specials_stay_special() {
+        assert_eq!(decode_sfloat(0x07FF), MedValue::Special(Special::NaN));
+        assert_eq!(decode_sfloat(0x0800), MedValue::Special(Special::NRes));
+        assert_eq!(
+            decode_sfloat(0x07FE),
+            MedValue::Special(Special::PositiveInfinity)
+        );
+        assert_eq!(
+            decode_sfloat(0x0802),
+            MedValue::Special(Special::NegativeInfinity)
+        );
+        assert_eq!(decode_sfloat(0x0801), MedValue::Special(Special::Reserved));
+        // The same mantissas at another exponent are ordinary numbers.
+        assert_eq!(decode_sfloat(0xF7FF), MedValue::number(2047, -1));
+    }
+
+    #[test]
+    fn float_specials_stay_special() {
+        assert_eq!(decode_float(0x007F_FFFF), MedValue::Special(Special::NaN));
+        assert_eq!(decode_float(0x0080_0000), MedValue::Special(Special::NRes));
+        assert_eq!(
+            decode_float(0x007F_FFFE),
+            MedValue::Special(Special::PositiveInfinity)
+        );
+        assert_eq!(
+            decode_float(0x0080_0002),
+            MedValue::Special(Special::NegativeInfinity)
+        );
+        assert_eq!(
+            decode_float(0x0080_0001),
+            MedValue::Special(Special::Reserved)
+        );
+    }
+
+    #[test]
+    fn exponents_are_sign_extended_not_biased() {
+        // `0A 70`: exponent +7, mantissa 10 = 1e8. A biased reading gives 1.0.
+        assert_eq!(decode_sfloat(0x700A), MedValue::number(10, 7));
+        // `20 75 38 7B` is exponent 0x7B = +123, not 37.0.
+        assert_eq!(decode_float(0x7B38_7520), MedValue::number(0x38_7520, 123));
+        // 36.4 °C as a thermometer sends it: FF 6C 01 00 -> mantissa 364, exponent -1.
+        assert_eq!(decode_float(0xFF00_016C), MedValue::number(364, -1));
+        // Negative mantissa: 0xFFF (-1) at exponent -2.
+        assert_eq!(decode_sfloat(0xEFFF), MedValue::number(-1, -2));
+    }
+
+    #[test]
+    fn encoder_picks_the_most_precise_exponent() {
+        let raw = |x: f64| encode_sfloat(sfloat_from_f64(x).unwrap(), "x").unwrap();
+        assert_eq!(raw(100.0).to_le_bytes(), [0x64, 0x00]);
+        assert_eq!(raw(123.45).to_le_bytes(), [0xD3, 0xF4]); // 1235e-1 = 123.5
+        assert_eq!(raw(-0.5), 0xFFFB); // -5e-1
+        assert_eq!(raw(120.0), 0x0078);
+        assert_eq!(sfloat_from_f64(1e12), None);
+        let f = encode_float(float_from_f64(36.4).unwrap(), "x").unwrap();
+        assert_eq!(decode_float(f).to_f64(), Some(36.4));
+    }
+
+    #[test]
+    fn encoder_rounds_only_when_the_value_does_not_fit() {
+        // 2045 fits at exponent 0; 12345 needs exponent 1: 1235e1 (half away from zero).
+        assert_eq!(
+            encode_sfloat(MedValue::number(2045, 0), "x").unwrap(),
+            0x07FD
+        );
+        assert_eq!(
+            encode_sfloat(MedValue::number(12345, 0), "x").unwrap(),
+            0x14D3
+        );
+        assert_eq!(
+            encode_sfloat(MedValue::number(-12345, 0), "x").unwrap(),
+            0x1B2D
+        );
+        assert!(encode_sfloat(MedValue::number(99_999_999_999, 0), "x").is_err());
+    }
+
+    #[test]
+    fn decimals_convert_to_the_nearest_binary_float() {
+        assert_eq!(Decimal::new(1234, -2).to_f64(), 12.34);
+        assert_eq!(
+            Decimal::scaled(14_001, Decimal::new(5, -3)).to_f64(),
+            70.005
+        );
+        assert_eq!(Decimal::new(5, 2).to_f64(), 500.0);
+    }
+
+    #[test]
+    fn decimals_print_exactly() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(Decimal::new(7005, -2).to_string(), "70.05");
+        assert_eq!(Decimal::new(-5, -3).to_string(), "-0.005");
+        assert_eq!(Decimal::new(12, 2).to_string(), "1200");
+    }
+
+    proptest! {
+        #[test]
+        fn every_sfloat_roundtrips_bit_exactly_except_specials_spelled_otherwise(raw in any::<u16>()) {
+            let v = decode_sfloat(raw);
+            let back = encode_sfloat(v, "x").unwrap();
+            prop_assert_eq!(decode_sfloat(back), v);
+        }
+
+        #[test]
+        fn every_float_roundtrips(raw in any::<u32>()) {
+            let v = decode_float(raw);
+            let back = encode_float(v, "x").unwrap();
+            prop_assert_eq!(decode_float(back), v);
+        }
+
+        #[test]
+        fn nearest_sfloat_is_within_half_a_step(x in -2.0e10f64..2.0e10) {
+            let v = sfloat_from_f64(x).unwrap();
+            let d = v.decimal().unwrap();
+            let step = Decimal::new(1, d.exponent).to_f64();
+            prop_assert!((d.to_f64() - x).abs() <= step / 2.0 + 1e-9 * x.abs());
+        }
+    }
 }

@@ -10,7 +10,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
 )]
 
 mod macros;
@@ -42,7 +47,9 @@ pub use error::{DecodeError, EncodeError};
 pub use float::{Decimal, MedValue, Special};
 pub use quantity::{Quantity, Unit};
 pub use quirks::Quirks;
-pub use reading::{DeviceTime, Kind, Reading, ReadingStatus, ReadingValue, Readings, ToReadings};
+pub use reading::{
+    DeviceTime, Kind, MAX_READINGS, Reading, ReadingStatus, ReadingValue, Readings, ToReadings,
+};
 pub use time::DateTime;
 pub use wire::Decoded;
 

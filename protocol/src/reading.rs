@@ -5,7 +5,7 @@
 use jiff::civil;
 
 use crate::float::{Decimal, MedValue};
-use crate::glucose::{GlucoseSampleLocation, GlucoseType, Meal, Tester, Health};
+use crate::glucose::{GlucoseSampleLocation, GlucoseType, Health, Meal, Tester};
 use crate::macros::bit_flags;
 use crate::quantity::{Quantity, Unit};
 use crate::thermometer::TemperatureType;
@@ -13,7 +13,11 @@ use crate::time::DateTime;
 
 /// What was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Kind {
     BodyWeight,
     BodyHeight,
@@ -71,7 +75,11 @@ impl Kind {
 
 /// The measured value(s), in the kind's canonical unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum ReadingValue {
     Single(Quantity),
     BloodPressure {
@@ -243,9 +251,12 @@ impl Reading {
     }
 }
 
-/// The readings one characteristic value yields (a weight measurement gives weight, BMI and
-/// height; a body composition measurement up to eleven).
-pub type Readings = heapless::Vec<Reading, 12>;
+/// Most readings one characteristic value yields: a CGM notification carries up to 41 records at
+/// the 247-byte ATT MTU (a body composition measurement gives up to eleven).
+pub const MAX_READINGS: usize = crate::cgm::MAX_CGM_RECORDS;
+
+/// The readings one characteristic value yields.
+pub type Readings = heapless::Vec<Reading, MAX_READINGS>;
 
 /// Measurement types that produce normalised readings.
 pub trait ToReadings {
@@ -313,14 +324,23 @@ pub fn to_unit(q: Quantity, unit: Unit) -> Quantity {
     }
 }
 
-/// Rounds half away from zero to `digits` significant digits, exactly.
-fn round_to_digits(mut d: Decimal, digits: u32) -> Decimal {
-    while d.significant_digits() > digits && d.exponent < i8::MAX {
-        let (q, r) = (d.mantissa / 10, d.mantissa % 10);
-        d.mantissa = if r.abs() >= 5 { q + d.mantissa.signum() } else { q };
-        d.exponent += 1;
-    }
-    d
+/// Rounds half away from zero to `digits` significant digits, exactly and in one step (rounding
+/// digit by digit would round twice: 75.0015 would become 75.002).
+fn round_to_digits(d: Decimal, digits: u32) -> Decimal {
+    let drop = d.significant_digits().saturating_sub(digits);
+    let (Some(divisor), Ok(shift)) = (10i64.checked_pow(drop), i8::try_from(drop)) else {
+        return d;
+    };
+    let Some(exponent) = d.exponent.checked_add(shift) else {
+        return d;
+    };
+    let (q, r) = (d.mantissa / divisor, d.mantissa % divisor);
+    let mantissa = if r.unsigned_abs() * 2 >= divisor.unsigned_abs() {
+        q + d.mantissa.signum()
+    } else {
+        q
+    };
+    Decimal::new(mantissa, exponent)
 }
 
 fn order_of_magnitude(x: f64) -> i32 {
@@ -351,7 +371,24 @@ mod tests {
     #[test]
     fn pounds_become_kilograms_with_the_reported_digits() {
         // 150.00 lb = 68.0388555 kg: five significant digits were reported.
-        assert_eq!(to_unit(q(15_000, -2, Unit::Pound), Unit::Kilogram), q(68_039, -3, Unit::Kilogram));
+        assert_eq!(
+            to_unit(q(15_000, -2, Unit::Pound), Unit::Kilogram),
+            q(68_039, -3, Unit::Kilogram)
+        );
+    }
+
+    #[test]
+    fn conversions_round_once() {
+        // 165.35 lb = 75.0014879... kg; five digits: 75.001 (rounding twice would give 75.002).
+        assert_eq!(
+            to_unit(q(16_535, -2, Unit::Pound), Unit::Kilogram),
+            q(75_001, -3, Unit::Kilogram)
+        );
+        // 99.995 lb = 45.3569... kg -> 45.357.
+        assert_eq!(
+            to_unit(q(99_995, -3, Unit::Pound), Unit::Kilogram),
+            q(45_357, -3, Unit::Kilogram)
+        );
     }
 
     #[test]
@@ -370,11 +407,17 @@ mod tests {
 
     #[test]
     fn fahrenheit_become_celsius_without_invented_precision() {
-        assert_eq!(to_unit(q(986, -1, Unit::Fahrenheit), Unit::Celsius), q(370, -1, Unit::Celsius));
+        assert_eq!(
+            to_unit(q(986, -1, Unit::Fahrenheit), Unit::Celsius),
+            q(370, -1, Unit::Celsius)
+        );
     }
 
     #[test]
     fn metres_become_centimetres() {
-        assert_eq!(to_unit(q(1750, -3, Unit::Metre), Unit::Centimetre), q(1750, -1, Unit::Centimetre));
+        assert_eq!(
+            to_unit(q(1750, -3, Unit::Metre), Unit::Centimetre),
+            q(1750, -1, Unit::Centimetre)
+        );
     }
 }

@@ -409,3 +409,147 @@ impl LocalTimeInformation {
         Ok(w.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::date_time;
+    use proptest::prelude::*;
+
+    #[test]
+    fn zero_year_month_day_mean_not_known() {
+        let dt = DateTime::decode(&[0, 0, 0, 0, 8, 30, 0]).unwrap().value;
+        assert_eq!((dt.year, dt.month, dt.day), (None, None, None));
+        assert_eq!(dt.hours, 8);
+        assert_eq!(dt.to_civil(), None);
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_with_the_field_named() {
+        let err = DateTime::decode(&[0xE8, 0x07, 13, 1, 0, 0, 0]).unwrap_err();
+        assert_eq!(err.field(), "date_time");
+        assert!(matches!(err, DecodeError::Invalid { value: 13, .. }));
+        // 30 February.
+        assert!(DateTime::decode(&[0xE8, 0x07, 2, 30, 0, 0, 0]).is_err());
+        assert!(DateTime::decode(&[0xE8, 0x07, 2, 29, 24, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn time_offset_crosses_midnight_and_years() {
+        let dt = DateTime::new(2024, 12, 31, 23, 50, 0).unwrap();
+        let later = dt.plus_minutes(20).unwrap();
+        assert_eq!(later, civil::date(2025, 1, 1).at(0, 10, 0, 0));
+        assert_eq!(dt.plus_minutes(-24 * 60).unwrap().day(), 30);
+    }
+
+    #[test]
+    fn current_time_keeps_day_of_week_and_adjust_reason() {
+        // 2024-03-05 08:30:15, Tuesday, 128/256 s, manual update + DST change.
+        let bytes = [0xE8, 0x07, 3, 5, 8, 30, 15, 2, 0x80, 0x09];
+        let ct = CurrentTime::decode(&bytes).unwrap().value;
+        assert_eq!(
+            ct.exact_time_256.day_date_time.day_of_week,
+            DayOfWeek::Tuesday
+        );
+        assert_eq!(ct.exact_time_256.fractions256, 128);
+        assert!(ct.adjust_reason.manual_time_update && ct.adjust_reason.change_of_dst);
+        let mut out = [0u8; 10];
+        assert_eq!(ct.encode(&mut out).unwrap(), 10);
+        assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn omron_day_of_week_zero_is_taken_from_the_date_only_with_the_quirk() {
+        let bytes = [0xE8, 0x07, 3, 5, 8, 30, 15, 0, 0, 0];
+        let plain = CurrentTime::decode(&bytes).unwrap().value;
+        assert_eq!(
+            plain.exact_time_256.day_date_time.day_of_week,
+            DayOfWeek::Unknown
+        );
+        let quirks = crate::Quirks {
+            omron_day_of_week_zero: true,
+            ..crate::Quirks::NONE
+        };
+        let omron = CurrentTime::decode_with(&bytes, quirks).unwrap().value;
+        assert_eq!(
+            omron.exact_time_256.day_date_time.day_of_week,
+            DayOfWeek::Tuesday
+        );
+    }
+
+    #[test]
+    fn current_time_from_a_clock_fills_the_weekday() {
+        let now = civil::date(2026, 11, 26).at(21, 57, 18, 500_000_000);
+        let ct = CurrentTime::from_civil(now, AdjustReason::from_bits(1)).unwrap();
+        assert_eq!(
+            ct.exact_time_256.day_date_time.day_of_week,
+            DayOfWeek::Thursday
+        );
+        assert_eq!(ct.exact_time_256.fractions256, 128);
+    }
+
+    #[test]
+    fn local_time_information_checks_its_ranges() {
+        let lti = LocalTimeInformation::decode(&[4, 4]).unwrap().value;
+        assert_eq!(lti.time_zone, TimeZone::QuarterHours(4));
+        assert_eq!(lti.dst_offset, DstOffset::DaylightTime);
+        assert_eq!(
+            LocalTimeInformation::decode(&[0x80, 255])
+                .unwrap()
+                .value
+                .time_zone,
+            TimeZone::Unknown
+        );
+        assert!(LocalTimeInformation::decode(&[57, 0]).is_err());
+        assert!(LocalTimeInformation::decode(&[0, 3]).is_err());
+        assert_eq!(
+            LocalTimeInformation::decode(&[0]).unwrap_err(),
+            DecodeError::Truncated {
+                field: "dst_offset",
+                needed: 2,
+                present: 1
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn date_time_roundtrips(dt in date_time()) {
+            let mut buf = [0u8; 7];
+            dt.encode(&mut buf).unwrap();
+            prop_assert_eq!(DateTime::decode(&buf).unwrap().value, dt);
+        }
+
+        #[test]
+        fn current_time_roundtrips(dt in date_time(), dow in 0u8..=7, frac in any::<u8>(), reason in 0u8..16) {
+            let ct = CurrentTime {
+                exact_time_256: ExactTime256 {
+                    day_date_time: DayDateTime { date_time: dt, day_of_week: DayOfWeek::from_code(dow) },
+                    fractions256: frac,
+                },
+                adjust_reason: AdjustReason::from_bits(reason),
+            };
+            let mut buf = [0u8; 10];
+            ct.encode(&mut buf).unwrap();
+            prop_assert_eq!(CurrentTime::decode(&buf).unwrap().value, ct);
+        }
+
+        #[test]
+        fn local_time_information_roundtrips(tz in -48i8..=56, unknown in any::<bool>(), dst in prop::sample::select(&[0u8, 2, 4, 8, 255][..])) {
+            let lti = LocalTimeInformation {
+                time_zone: if unknown { TimeZone::Unknown } else { TimeZone::QuarterHours(tz) },
+                dst_offset: DstOffset::from_code(dst),
+            };
+            let mut buf = [0u8; 2];
+            lti.encode(&mut buf).unwrap();
+            prop_assert_eq!(LocalTimeInformation::decode(&buf).unwrap().value, lti);
+        }
+
+        #[test]
+        fn time_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let _ = DateTime::decode(&bytes);
+            let _ = CurrentTime::decode(&bytes);
+            let _ = LocalTimeInformation::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! relais: the hub daemon and its command-line tools.
+//!
+//! For now it holds the byte-level tools device makers use: [`decode`] turns a characteristic
+//! value or an advertisement into the JSON contract documented in the README.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod decode;
+pub mod hex;
