@@ -106,25 +106,25 @@ fn pressure_unit(flags: u8) -> Unit {
     }
 }
 
-/// Reads the three pressures and the optional tail, shared by 0x2A35 and 0x2A36.
-fn decode_common<'a>(
-    bytes: &'a [u8],
+/// Decodes the layout 0x2A35 and 0x2A36 share, straight into a measurement: building the value
+/// in one place (no intermediate tuple) keeps the decoder free of store-forwarding stalls.
+#[inline(always)]
+fn decode_measurement(
+    bytes: &[u8],
     quirks: Quirks,
-) -> Result<(u8, [Quantity; 3], Tail, Reader<'a>), DecodeError> {
+) -> Result<Decoded<BloodPressureMeasurement>, DecodeError> {
     let mut r = Reader::new(bytes);
     let flags = r.u8("flags")?;
     r.announce(announced_len(flags));
     let unit = pressure_unit(flags);
-    let mut pressure = |field| {
+    let big_endian = quirks.beurer_big_endian_pulse_status;
+    let mut pressure = |r: &mut Reader<'_>, field| {
         r.u16(field)
             .map(|raw| Quantity::new(decode_sfloat(raw), unit))
     };
-    let pressures = [
-        pressure("systolic")?,
-        pressure("diastolic")?,
-        pressure("mean_arterial_pressure")?,
-    ];
-    let big_endian = quirks.beurer_big_endian_pulse_status;
+    let systolic = pressure(&mut r, "systolic")?;
+    let diastolic = pressure(&mut r, "diastolic")?;
+    let mean_arterial_pressure = pressure(&mut r, "mean_arterial_pressure")?;
     let time_stamp = if flags & TIME_STAMP != 0 {
         Some(DateTime::read(&mut r, "time_stamp")?)
     } else {
@@ -162,13 +162,16 @@ fn decode_common<'a>(
         // is not a user index the flags vouch for, so it is not used as one.
         r.u8("user_id")?;
     }
-    let tail = Tail {
+    let value = BloodPressureMeasurement {
+        systolic,
+        diastolic,
+        mean_arterial_pressure,
         time_stamp,
         pulse_rate,
         user_id,
         measurement_status,
     };
-    Ok((flags, pressures, tail, r))
+    Ok(r.finish(value, u32::from(flags & !DEFINED_FLAGS)))
 }
 
 fn encode_common(
@@ -288,18 +291,7 @@ impl Characteristic for BloodPressureMeasurement {
     const MAX_LEN: usize = 20;
 
     fn decode_with(bytes: &[u8], quirks: Quirks) -> Result<Decoded<Self>, DecodeError> {
-        let (flags, [systolic, diastolic, mean_arterial_pressure], tail, r) =
-            decode_common(bytes, quirks)?;
-        let value = Self {
-            systolic,
-            diastolic,
-            mean_arterial_pressure,
-            time_stamp: tail.time_stamp,
-            pulse_rate: tail.pulse_rate,
-            user_id: tail.user_id,
-            measurement_status: tail.measurement_status,
-        };
-        Ok(r.finish(value, u32::from(flags & !DEFINED_FLAGS)))
+        decode_measurement(bytes, quirks)
     }
 
     fn encode_with(&self, out: &mut [u8], quirks: Quirks) -> Result<usize, EncodeError> {
@@ -363,15 +355,20 @@ impl Characteristic for IntermediateCuffPressure {
     const MAX_LEN: usize = 20;
 
     fn decode_with(bytes: &[u8], quirks: Quirks) -> Result<Decoded<Self>, DecodeError> {
-        let (flags, [current_cuff_pressure, _, _], tail, r) = decode_common(bytes, quirks)?;
-        let value = Self {
-            current_cuff_pressure,
-            time_stamp: tail.time_stamp,
-            pulse_rate: tail.pulse_rate,
-            user_id: tail.user_id,
-            measurement_status: tail.measurement_status,
-        };
-        Ok(r.finish(value, u32::from(flags & !DEFINED_FLAGS)))
+        // The diastolic and mean slots carry nothing here.
+        let d = decode_measurement(bytes, quirks)?;
+        let m = d.value;
+        Ok(Decoded {
+            value: Self {
+                current_cuff_pressure: m.systolic,
+                time_stamp: m.time_stamp,
+                pulse_rate: m.pulse_rate,
+                user_id: m.user_id,
+                measurement_status: m.measurement_status,
+            },
+            trailing: d.trailing,
+            reserved_flags: d.reserved_flags,
+        })
     }
 
     fn encode_with(&self, out: &mut [u8], quirks: Quirks) -> Result<usize, EncodeError> {

@@ -219,7 +219,7 @@ impl Characteristic for SystemId {
     fn decode_with(bytes: &[u8], _quirks: Quirks) -> Result<Decoded<Self>, DecodeError> {
         let mut r = Reader::new(bytes);
         r.announce(8);
-        let [a, b, c, d, e] = r.array("manufacturer_identifier")?;
+        let &[a, b, c, d, e] = r.array("manufacturer_identifier")?;
         let manufacturer_identifier = u64::from_le_bytes([a, b, c, d, e, 0, 0, 0]);
         let organizationally_unique_identifier = r.u24("organizationally_unique_identifier")?;
         let value = Self {

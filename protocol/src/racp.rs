@@ -144,9 +144,9 @@ impl Filter {
     fn not_after(&self, other: &Self) -> Option<bool> {
         let key = |t: &DateTime| {
             let (y, m, d) = (
-                t.year.unwrap_or(0),
-                t.month.unwrap_or(0),
-                t.day.unwrap_or(0),
+                t.year.map_or(0, |v| v.get()),
+                t.month.map_or(0, |v| v.get()),
+                t.day.map_or(0, |v| v.get()),
             );
             (y, m, d, t.hours, t.minutes, t.seconds)
         };
@@ -162,7 +162,7 @@ impl Filter {
     fn shown(&self) -> u32 {
         match self {
             Self::SequenceNumber(v) | Self::TimeOffset(v) => u32::from(*v),
-            Self::UserFacingTime(t) => u32::from(t.year.unwrap_or(0)),
+            Self::UserFacingTime(t) => u32::from(t.year.map_or(0, |v| v.get())),
         }
     }
 }

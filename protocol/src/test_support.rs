@@ -22,9 +22,12 @@ pub fn float() -> impl Strategy<Value = MedValue> {
 /// Any valid Date Time, with year, month and day each possibly "not known".
 pub fn date_time() -> impl Strategy<Value = DateTime> {
     (
-        prop_oneof![Just(None), (1582u16..=9999).prop_map(Some)],
-        prop_oneof![Just(None), (1u8..=12).prop_map(Some)],
-        prop_oneof![Just(None), (1u8..=28).prop_map(Some)],
+        prop_oneof![
+            Just(None),
+            (1582u16..=9999).prop_map(core::num::NonZeroU16::new)
+        ],
+        prop_oneof![Just(None), (1u8..=12).prop_map(core::num::NonZeroU8::new)],
+        prop_oneof![Just(None), (1u8..=28).prop_map(core::num::NonZeroU8::new)],
         0u8..24,
         0u8..60,
         0u8..60,

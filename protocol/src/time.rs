@@ -2,6 +2,8 @@
 //! fields of most measurements), Day Date Time, Exact Time 256, Current Time, Local Time
 //! Information. A zero year, month or day means "not known", which is not an error.
 
+use core::num::{NonZeroU8, NonZeroU16};
+
 use jiff::civil;
 
 use crate::error::{DecodeError, EncodeError};
@@ -9,15 +11,19 @@ use crate::macros::{bit_flags, code_enum};
 use crate::wire::{Decoded, Reader, Writer};
 
 /// Date Time (0x2A08): a device's local wall-clock time, without a zone.
+///
+/// "Not known" parts are `None`; `NonZero` makes that free, so the value is the same 7 bytes as on
+/// the wire and moves through registers (the decoders' throughput depends on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[repr(C, align(8))]
 pub struct DateTime {
     /// 1582..=9999; `None` when the device sent 0 ("not known").
-    pub year: Option<u16>,
+    pub year: Option<NonZeroU16>,
     /// 1..=12; `None` when 0.
-    pub month: Option<u8>,
+    pub month: Option<NonZeroU8>,
     /// 1..=31; `None` when 0.
-    pub day: Option<u8>,
+    pub day: Option<NonZeroU8>,
     pub hours: u8,
     pub minutes: u8,
     pub seconds: u8,
@@ -29,14 +35,16 @@ impl DateTime {
     /// A fully known date and time; `None` if any part is out of range.
     pub fn new(year: u16, month: u8, day: u8, hours: u8, minutes: u8, seconds: u8) -> Option<Self> {
         let dt = Self {
-            year: Some(year),
-            month: Some(month),
-            day: Some(day),
+            year: NonZeroU16::new(year),
+            month: NonZeroU8::new(month),
+            day: NonZeroU8::new(day),
             hours,
             minutes,
             seconds,
         };
-        dt.check().ok().map(|()| dt)
+        // Zeros would mean "not known": a fully known time has none.
+        (dt.year.is_some() && dt.month.is_some() && dt.day.is_some() && dt.check().is_ok())
+            .then_some(dt)
     }
 
     pub fn from_civil(dt: civil::DateTime) -> Option<Self> {
@@ -52,7 +60,7 @@ impl DateTime {
 
     /// The wall-clock time when year, month and day are all known.
     pub fn to_civil(&self) -> Option<civil::DateTime> {
-        let (year, month, day) = (self.year?, self.month?, self.day?);
+        let (year, month, day) = (self.year?.get(), self.month?.get(), self.day?.get());
         civil::DateTime::new(
             i16::try_from(year).ok()?,
             i8::try_from(month).ok()?,
@@ -72,22 +80,38 @@ impl DateTime {
         self.to_civil()?.checked_add(span).ok()
     }
 
+    /// Whether day `d` exists in the month, as far as the known parts tell (a 29 February of an
+    /// unknown year may exist).
+    /// Takes the parts by value: borrowing `self` here would force every decoded time stamp out of
+    /// registers onto the stack.
+    #[cold]
+    fn day_exists(year: Option<NonZeroU16>, month: Option<NonZeroU8>, d: u8) -> bool {
+        let leap_year = 2000; // Stands in for an unknown year: it has a 29 February.
+        let year = year.map_or(leap_year, |y| y.get() as i16);
+        match month {
+            Some(m) => civil::Date::new(year, m.get() as i8, d as i8).is_ok(),
+            None => true,
+        }
+    }
+
+    #[inline(always)]
     fn check(&self) -> Result<(), (&'static str, u32, &'static str)> {
-        if let Some(y) = self.year {
+        if let Some(y) = self.year.map(NonZeroU16::get) {
             if !(1582..=9999).contains(&y) {
                 return Err(("year", y.into(), "a year of 0 (not known) or 1582..=9999"));
             }
         }
-        if let Some(m) = self.month {
+        if let Some(m) = self.month.map(NonZeroU8::get) {
             if !(1..=12).contains(&m) {
                 return Err(("month", m.into(), "a month of 0 (not known) or 1..=12"));
             }
         }
-        if let Some(d) = self.day {
+        if let Some(d) = self.day.map(NonZeroU8::get) {
             if !(1..=31).contains(&d) {
                 return Err(("day", d.into(), "a day of 0 (not known) or 1..=31"));
             }
-            if self.to_civil().is_none() && self.year.is_some() && self.month.is_some() {
+            // Days up to 28 exist in every month; only later ones need the calendar.
+            if d > 28 && !Self::day_exists(self.year, self.month, d) {
                 return Err(("day", d.into(), "a day that exists in that month"));
             }
         }
@@ -103,18 +127,16 @@ impl DateTime {
         Ok(())
     }
 
-    /// Reads the 7-byte structure. `field` names the enclosing field in errors.
+    /// Reads the 7-byte structure. `field` names the enclosing field in errors. Inlined: a time
+    /// stamp returned through memory costs a store-forwarding stall on every measurement.
+    #[inline(always)]
     pub fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
-        let year = r.u16(field)?;
-        let month = r.u8(field)?;
-        let day = r.u8(field)?;
-        let hours = r.u8(field)?;
-        let minutes = r.u8(field)?;
-        let seconds = r.u8(field)?;
+        let &[y0, y1, month, day, hours, minutes, seconds] = r.array::<{ Self::LEN }>(field)?;
+        let year = u16::from_le_bytes([y0, y1]);
         let dt = Self {
-            year: (year != 0).then_some(year),
-            month: (month != 0).then_some(month),
-            day: (day != 0).then_some(day),
+            year: NonZeroU16::new(year),
+            month: NonZeroU8::new(month),
+            day: NonZeroU8::new(day),
             hours,
             minutes,
             seconds,
@@ -131,9 +153,9 @@ impl DateTime {
     pub fn write(&self, w: &mut Writer<'_>, field: &'static str) -> Result<(), EncodeError> {
         self.check()
             .map_err(|(_, _, reason)| EncodeError::Unrepresentable { field, reason })?;
-        w.u16(self.year.unwrap_or(0))?;
-        w.u8(self.month.unwrap_or(0))?;
-        w.u8(self.day.unwrap_or(0))?;
+        w.u16(self.year.map_or(0, NonZeroU16::get))?;
+        w.u8(self.month.map_or(0, NonZeroU8::get))?;
+        w.u8(self.day.map_or(0, NonZeroU8::get))?;
         w.u8(self.hours)?;
         w.u8(self.minutes)?;
         w.u8(self.seconds)

@@ -44,6 +44,7 @@ impl<'a> Reader<'a> {
         self.bytes.len().saturating_sub(self.pos)
     }
 
+    #[inline(always)]
     pub fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.saturating_add(n);
         match self.bytes.get(self.pos..end) {
@@ -59,43 +60,53 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(field, N)?);
-        Ok(out)
+    /// The next `N` bytes as an array, read in place: copying them to the stack first costs a
+    /// store-forwarding stall when the fields are then loaded at other widths.
+    #[inline(always)]
+    pub fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<&'a [u8; N], DecodeError> {
+        let slice = self.take(field, N)?;
+        // `take` returned exactly N bytes, so the conversion cannot fail.
+        slice.try_into().map_err(|_| DecodeError::Truncated {
+            field,
+            needed: N,
+            present: slice.len(),
+        })
     }
 
     pub fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
-        Ok(u8::from_le_bytes(self.array(field)?))
+        Ok(u8::from_le_bytes(*self.array(field)?))
     }
 
     pub fn i8(&mut self, field: &'static str) -> Result<i8, DecodeError> {
-        Ok(i8::from_le_bytes(self.array(field)?))
+        Ok(i8::from_le_bytes(*self.array(field)?))
     }
 
     pub fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
-        Ok(u16::from_le_bytes(self.array(field)?))
+        Ok(u16::from_le_bytes(*self.array(field)?))
     }
 
     pub fn u16_be(&mut self, field: &'static str) -> Result<u16, DecodeError> {
-        Ok(u16::from_be_bytes(self.array(field)?))
+        Ok(u16::from_be_bytes(*self.array(field)?))
     }
 
     pub fn i16(&mut self, field: &'static str) -> Result<i16, DecodeError> {
-        Ok(i16::from_le_bytes(self.array(field)?))
+        Ok(i16::from_le_bytes(*self.array(field)?))
     }
 
     pub fn u24(&mut self, field: &'static str) -> Result<u32, DecodeError> {
-        let [a, b, c] = self.array(field)?;
+        let &[a, b, c] = self.array(field)?;
         Ok(u32::from_le_bytes([a, b, c, 0]))
     }
 
     pub fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.array(field)?))
+        Ok(u32::from_le_bytes(*self.array(field)?))
     }
 
     pub fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.array(field)?))
+        Ok(u64::from_le_bytes(*self.array(field)?))
     }
 
     /// Everything not read yet.

@@ -105,9 +105,9 @@ impl ScaleDateTime {
     /// The raw fields of `dt` (0 for a part "not known").
     pub fn from_date_time(dt: &DateTime) -> Self {
         Self {
-            year: dt.year.unwrap_or(0),
-            month: dt.month.unwrap_or(0),
-            day: dt.day.unwrap_or(0),
+            year: dt.year.map_or(0, |v| v.get()),
+            month: dt.month.map_or(0, |v| v.get()),
+            day: dt.day.map_or(0, |v| v.get()),
             hours: dt.hours,
             minutes: dt.minutes,
             seconds: dt.seconds,

@@ -1,0 +1,6 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    relais_protocol_fuzz::check_measurement::<relais_protocol::heart_rate::HeartRateMeasurement>(
+        data,
+    )
+});
