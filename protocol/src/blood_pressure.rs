@@ -118,7 +118,7 @@ fn decode_measurement(
     r.announce(announced_len(flags));
     let unit = pressure_unit(flags);
     let big_endian = quirks.beurer_big_endian_pulse_status;
-    let mut pressure = |r: &mut Reader<'_>, field| {
+    let pressure = |r: &mut Reader<'_>, field| {
         r.u16(field)
             .map(|raw| Quantity::new(decode_sfloat(raw), unit))
     };
