@@ -53,6 +53,11 @@ pub use reading::{
 pub use time::DateTime;
 pub use wire::Decoded;
 
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
 #[cfg(test)]
 extern crate std;
 #[cfg(test)]
