@@ -9,7 +9,7 @@
 # Needs apt (Debian 12 or later with the bookworm-updates / security sources that carry
 # rustc-web). The cache folder is RELAIS_CROSS_CACHE, default ~/.cache/relais/cross-rustc.
 
-set -euo pipefail
+# Sourced: no `set -e` here, it would stay on in the caller's shell.
 
 cache="${RELAIS_CROSS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/relais/cross-rustc}"
 packages=(rustc-web rust-web-src libstd-rust-web-1.96 libstd-rust-web-dev libllvm22)
@@ -17,14 +17,18 @@ packages=(rustc-web rust-web-src libstd-rust-web-1.96 libstd-rust-web-dev libllv
 if [ ! -x "$cache/usr/bin/rustc" ]; then
     echo "cross-env: unpacking Debian rustc-web into $cache" >&2
     mkdir -p "$cache/debs"
-    (
+    if ! (
+        set -e
         cd "$cache/debs"
         if ! apt-get download "${packages[@]}" >/dev/null 2>&1; then
             apt-get update -qq
             apt-get download "${packages[@]}" >/dev/null
         fi
         for deb in ./*.deb; do dpkg -x "$deb" "$cache"; done
-    )
+    ); then
+        echo "cross-env: could not fetch rustc-web with apt" >&2
+        return 1 2>/dev/null || exit 1
+    fi
 fi
 
 host_rustc_sysroot="$(rustc --print sysroot)"

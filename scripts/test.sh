@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all: formatting, lints, unit, property and
-# integration tests, the no_std build of relais-protocol for Cortex-M, and a short fuzz run of
-# every decoder. This is what CI runs (.ci/run) and what the README's test command is.
+# integration tests, the Cortex-M builds and on-target tests of the firmware under QEMU, and a
+# short fuzz run of every decoder. This is what CI runs (.ci/run) and what the README's test command is.
 #
 # Run it as root or with sudo available on Debian/Ubuntu: it installs system packages with apt.
 # FUZZ_RUNS sets the fuzz executions per decoder (default 100000).
@@ -14,7 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
-packages=(pkg-config build-essential)
+packages=(pkg-config build-essential binutils qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +31,7 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 step "format"
 cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
+cargo fmt --manifest-path firmware/qemu/Cargo.toml --check
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -39,14 +40,8 @@ step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --doc --locked
 
-step "relais-protocol without std or alloc (Cortex-M)"
-(
-    # shellcheck source=scripts/cross-env.sh
-    source scripts/cross-env.sh
-    for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
-        cargo build --locked -Zbuild-std=core --target "$target" -p relais-protocol --release
-    done
-)
+step "firmware: no_std builds for Cortex-M0 and M4F, on-target tests under QEMU, footprint"
+scripts/firmware.sh
 
 step "fuzz smoke run"
 scripts/fuzz.sh "${FUZZ_RUNS:-100000}"
