@@ -12,14 +12,11 @@ use relais_protocol::blood_pressure::BloodPressureMeasurement;
 use relais_protocol::uuid as sig;
 
 use super::{
-    DeviceActions, DeviceError, FIRST_HANDLE, extend, indicate_to_one, notify_all,
+    DeviceActions, DeviceError, FIRST_HANDLE, ReadOnlyValue, extend, indicate_to_one, notify_all,
     reference_information,
 };
 use crate::cuff::{BloodPressureCuff, CuffEvent, ErrorOf};
-use crate::gatt::{
-    Application, AttError, Characteristic, ConnId, Event, Properties, ReadRequest, Server, Service,
-    Table, Uuid, Value, WriteRequest,
-};
+use crate::gatt::{Characteristic, ConnId, Event, Properties, Server, Service, Table, Uuid};
 use crate::gatt_table;
 use crate::services::current_time;
 use crate::services::device_information::{self, DeviceInformation};
@@ -55,24 +52,6 @@ pub enum CuffDeviceError<ECuff> {
     /// The cycle failed or was aborted for safety (the cuff is vented).
     Cuff(ECuff),
     Gatt(DeviceError),
-}
-
-struct Values {
-    feature: [u8; 2],
-}
-
-impl Application for Values {
-    fn read(&mut self, request: &ReadRequest) -> Result<Value, AttError> {
-        if request.uuid == FEATURE {
-            Value::from_slice(&self.feature).map_err(|_| AttError::UnlikelyError)
-        } else {
-            Err(AttError::ReadNotPermitted)
-        }
-    }
-
-    fn write(&mut self, _request: &WriteRequest<'_>) -> Result<(), AttError> {
-        Err(AttError::WriteNotPermitted)
-    }
 }
 
 /// A blood-pressure cuff bound to the GATT server core.
@@ -140,7 +119,13 @@ where
         let mut actions = DeviceActions::new();
         extend(
             &mut actions,
-            self.server.handle(event, &mut Values { feature }),
+            self.server.handle(
+                event,
+                &mut ReadOnlyValue {
+                    uuid: FEATURE,
+                    bytes: &feature,
+                },
+            ),
         );
         self.send_pending(&mut actions)?;
         Ok(actions)

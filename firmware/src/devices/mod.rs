@@ -11,7 +11,10 @@ use heapless::Vec;
 use relais_protocol::Characteristic as Encode;
 use relais_protocol::device_information::{PnpId, SystemId, VendorIdSource};
 
-use crate::gatt::{Action, Actions, ConnId, Handle, Recipients, SendError, Server, Table, Uuid};
+use crate::gatt::{
+    Action, Actions, Application, AttError, ConnId, Handle, ReadRequest, Recipients, SendError,
+    Server, Table, Uuid, Value, WriteRequest,
+};
 use crate::services::device_information::DeviceInformation;
 
 /// First attribute handle after the BLE stack's own GAP and GATT services.
@@ -40,6 +43,27 @@ pub const fn reference_information(model_number: &'static str) -> DeviceInformat
             product_id: 0x0001,
             product_version: 0x0100,
         },
+    }
+}
+
+/// The application side of a device whose only dynamic value is one read-only characteristic
+/// (the scale's and the cuff's Feature); every write is refused.
+pub(crate) struct ReadOnlyValue<'a> {
+    pub uuid: Uuid,
+    pub bytes: &'a [u8],
+}
+
+impl Application for ReadOnlyValue<'_> {
+    fn read(&mut self, request: &ReadRequest) -> Result<Value, AttError> {
+        if request.uuid == self.uuid {
+            Value::from_slice(self.bytes).map_err(|_| AttError::UnlikelyError)
+        } else {
+            Err(AttError::ReadNotPermitted)
+        }
+    }
+
+    fn write(&mut self, _request: &WriteRequest<'_>) -> Result<(), AttError> {
+        Err(AttError::WriteNotPermitted)
     }
 }
 

@@ -11,12 +11,10 @@ use relais_protocol::Characteristic as Encode;
 use relais_protocol::uuid as sig;
 
 use super::{
-    DeviceActions, DeviceError, FIRST_HANDLE, extend, indicate_to_one, reference_information,
+    DeviceActions, DeviceError, FIRST_HANDLE, ReadOnlyValue, extend, indicate_to_one,
+    reference_information,
 };
-use crate::gatt::{
-    Application, AttError, Characteristic, ConnId, Event, Properties, ReadRequest, Server, Service,
-    Table, Uuid, Value, WriteRequest,
-};
+use crate::gatt::{Characteristic, ConnId, Event, Properties, Server, Service, Table, Uuid};
 use crate::gatt_table;
 use crate::scale::{ErrorOf, Scale, ScaleEvent, WeighingArchive};
 use crate::services::current_time;
@@ -50,25 +48,6 @@ pub const TABLE: Table = gatt_table!(
 pub enum ScaleDeviceError<EScale> {
     Scale(EScale),
     Gatt(DeviceError),
-}
-
-/// Serves the Weight Scale Feature; the measurement has no readable value.
-struct Values {
-    feature: [u8; 4],
-}
-
-impl Application for Values {
-    fn read(&mut self, request: &ReadRequest) -> Result<Value, AttError> {
-        if request.uuid == WEIGHT_SCALE_FEATURE {
-            Value::from_slice(&self.feature).map_err(|_| AttError::UnlikelyError)
-        } else {
-            Err(AttError::ReadNotPermitted)
-        }
-    }
-
-    fn write(&mut self, _request: &WriteRequest<'_>) -> Result<(), AttError> {
-        Err(AttError::WriteNotPermitted)
-    }
 }
 
 /// A scale bound to the GATT server core.
@@ -112,8 +91,10 @@ where
             }
             _ => {}
         }
-        let mut values = Values {
-            feature: encode_feature(&self.scale),
+        let feature = encode_feature(&self.scale);
+        let mut values = ReadOnlyValue {
+            uuid: WEIGHT_SCALE_FEATURE,
+            bytes: &feature,
         };
         extend(&mut actions, self.server.handle(event, &mut values));
         self.send_pending(&mut actions)?;
