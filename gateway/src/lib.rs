@@ -13,4 +13,5 @@
 )]
 
 pub mod decode;
+pub mod fhir;
 pub mod hex;

@@ -21,12 +21,15 @@ struct Cli {
 enum Command {
     /// Decode a characteristic value or advertisement service data and print it as JSON.
     Decode(cli::decode::Args),
+    /// Map a measurement value to the FHIR Bundles relais would send to Mon espace santé.
+    Fhir(Box<cli::fhir::Args>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(args) => cli::decode::run(&args),
+        Command::Fhir(args) => cli::fhir::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
