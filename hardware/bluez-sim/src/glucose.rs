@@ -1,0 +1,156 @@
+//! The reference glucose meter of `relais-firmware` as a virtual device: records in a RAM flash
+//! of the simulated board, the firmware's RACP server and GATT table.
+
+use std::collections::HashMap;
+
+use relais_board_sim::RamFlash;
+use relais_firmware::devices::glucose_meter::{GlucoseMeterDevice, TABLE};
+use relais_firmware::gatt::{Action, Event, Table};
+use relais_firmware::glucose_meter::GlucoseMeter;
+use relais_firmware::record_log::{RecordLog, WhenFull};
+use relais_protocol::glucose::{
+    GlucoseMeasurement, GlucoseMeasurementContext, GlucoseSampleLocation, GlucoseType, Meal,
+};
+use relais_protocol::{DateTime, MedValue, Quantity, Unit, uuid};
+
+use crate::device::{Advertisement, VirtualDevice, sig_uuid};
+use crate::error::DeviceFault;
+
+/// Flash pages of the simulated meter's record log.
+const PAGES: usize = 8;
+const PAGE_SIZE: u32 = 4096;
+
+/// The firmware glucose meter behind the emulated radio.
+#[derive(Debug)]
+pub struct GlucoseMeterSim {
+    advertisement: Advertisement,
+    paired: bool,
+    device: GlucoseMeterDevice<RamFlash<PAGES>>,
+}
+
+impl GlucoseMeterSim {
+    /// A meter at `address` holding `records` synthetic measurements (one per hour on
+    /// 2024-03-01, 90 + i mg/dL, fasting context), advertising the Glucose service.
+    pub fn with_records(address: &str, records: u32) -> Result<Self, DeviceFault> {
+        let log = RecordLog::mount(
+            RamFlash::<PAGES>::new(),
+            0..PAGES as u32 * PAGE_SIZE,
+            WhenFull::Refuse,
+        )
+        .map_err(|e| DeviceFault(format!("record log: {e:?}")))?;
+        let mut device = GlucoseMeterDevice::new(GlucoseMeter::new(log));
+        for i in 0..records {
+            let (measurement, context) = synthetic_record(i)?;
+            device
+                .record(measurement, Some(context))
+                .map_err(|e| DeviceFault(format!("record: {e:?}")))?;
+        }
+        Ok(Self {
+            advertisement: Advertisement {
+                address: address.to_owned(),
+                name: "RS-GLUCOSE".to_owned(),
+                service_uuids: vec![sig_uuid(uuid::GLUCOSE_SERVICE)],
+                service_data: HashMap::new(),
+                manufacturer_data: HashMap::new(),
+                rssi: -60,
+            },
+            paired: true,
+            device,
+        })
+    }
+
+    /// Replaces the advertisement's service data.
+    pub fn with_service_data(mut self, service: &str, data: &[u8]) -> Self {
+        self.advertisement
+            .service_data
+            .insert(service.to_owned(), data.to_vec());
+        self
+    }
+
+    /// Adds manufacturer data to the advertisement.
+    pub fn with_manufacturer_data(mut self, company: u16, data: &[u8]) -> Self {
+        self.advertisement
+            .manufacturer_data
+            .insert(company, data.to_vec());
+        self
+    }
+
+    /// Starts without a bond: the encrypted characteristics answer "Not paired" until
+    /// Device1.Pair.
+    pub fn unpaired(mut self) -> Self {
+        self.paired = false;
+        self
+    }
+
+    /// The firmware device, to inspect its meter.
+    pub fn firmware(&self) -> &GlucoseMeterDevice<RamFlash<PAGES>> {
+        &self.device
+    }
+}
+
+fn synthetic_record(
+    i: u32,
+) -> Result<(GlucoseMeasurement, GlucoseMeasurementContext), DeviceFault> {
+    let hour = u8::try_from(i % 24).map_err(|_| DeviceFault("hour".into()))?;
+    let base_time =
+        DateTime::new(2024, 3, 1, hour, 0, 0).ok_or_else(|| DeviceFault("date".into()))?;
+    let measurement = GlucoseMeasurement {
+        sequence_number: 0,
+        base_time,
+        time_offset: None,
+        glucose_concentration: Some(Quantity::new(
+            MedValue::number(i64::from(90 + i), -5),
+            Unit::KilogramPerLitre,
+        )),
+        glucose_type: Some(GlucoseType::CapillaryWholeBlood),
+        sample_location: Some(GlucoseSampleLocation::Finger),
+        sensor_status_annunciation: None,
+        context_information_follows: false,
+    };
+    let context = GlucoseMeasurementContext {
+        sequence_number: 0,
+        extended_flags: None,
+        carbohydrate_id: None,
+        carbohydrate: None,
+        meal: Some(Meal::Fasting),
+        blood_ketone: false,
+        tester: None,
+        health: None,
+        exercise_duration: None,
+        exercise_intensity: None,
+        medication_id: None,
+        medication: None,
+        hba1c: None,
+    };
+    Ok((measurement, context))
+}
+
+impl VirtualDevice for GlucoseMeterSim {
+    fn advertisement(&self) -> &Advertisement {
+        &self.advertisement
+    }
+
+    fn table(&self) -> &'static Table {
+        &TABLE
+    }
+
+    fn initially_paired(&self) -> bool {
+        // The meter serves its records only over a bonded link: by default it is paired out of
+        // band, as a gateway does with bluetoothctl.
+        self.paired
+    }
+
+    fn handle(&mut self, event: Event<'_>) -> Result<Vec<Action>, DeviceFault> {
+        self.device
+            .handle(event)
+            .map(|a| a.into_iter().collect())
+            .map_err(|e| DeviceFault(format!("glucose meter: {e:?}")))
+    }
+
+    fn poll(&mut self, now_ms: u64) -> Result<Vec<Action>, DeviceFault> {
+        self.device
+            .poll(now_ms)
+            .map(|a| a.into_iter().collect())
+            .map_err(|e| DeviceFault(format!("glucose meter: {e:?}")))
+    }
+}
