@@ -23,6 +23,10 @@ enum Command {
     Decode(cli::decode::Args),
     /// Map a measurement value to the FHIR Bundles relais would send to Mon espace santé.
     Fhir(Box<cli::fhir::Args>),
+    /// Scan for Bluetooth LE health devices: address, name, kind, RSSI, paired.
+    Scan(cli::scan::Args),
+    /// Connect to the health devices in range and print their readings as JSON lines.
+    Listen(cli::listen::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode(args) => cli::decode::run(&args),
         Command::Fhir(args) => cli::fhir::run(&args),
+        Command::Scan(args) => cli::scan::run(&args),
+        Command::Listen(args) => cli::listen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

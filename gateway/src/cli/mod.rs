@@ -2,3 +2,5 @@
 
 pub mod decode;
 pub mod fhir;
+pub mod listen;
+pub mod scan;

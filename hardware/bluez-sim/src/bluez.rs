@@ -130,6 +130,9 @@ impl Adapter1 {
     async fn start_discovery(&self) -> Result<(), BluezError> {
         let world = self.world.get()?;
         let conn = world.conn()?;
+        if lock(&self.props).blocked {
+            return Err(crate::sim::not_ready());
+        }
         let changed = !std::mem::replace(&mut lock(&self.props).discovering, true);
         if changed {
             emit_changed(
@@ -223,6 +226,10 @@ impl Adapter1 {
     /// btleplug a spurious StateUpdate on every scan).
     #[zbus(property)]
     async fn set_powered(&mut self, value: bool) -> zbus::fdo::Result<()> {
+        // An adapter switched off by a fault cannot be powered (rfkill).
+        if value && lock(&self.props).blocked {
+            return Err(zbus::fdo::Error::Failed("Blocked through rfkill".into()));
+        }
         let changed = std::mem::replace(&mut lock(&self.props).powered, value) != value;
         let world = self.world.0.upgrade();
         if let (true, Some(conn)) = (changed, world.as_ref().and_then(|w| w.conn.get())) {

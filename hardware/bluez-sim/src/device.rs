@@ -40,6 +40,12 @@ pub trait VirtualDevice: Send + 'static {
     /// Whether the device is bonded with the adapter from the start (paired out of band, as a
     /// gateway does with bluetoothctl).
     fn initially_paired(&self) -> bool;
+    /// Whether a central can connect; an advertising-only device (a Xiaomi scale) refuses
+    /// `Connect` with `Failed "le-connection-abort-by-local"`, as bluetoothd reports a connection
+    /// that never completes.
+    fn connectable(&self) -> bool {
+        true
+    }
     /// Feeds one BLE event to the firmware.
     fn handle(&mut self, event: Event<'_>) -> Result<Vec<Action>, DeviceFault>;
     /// Runs the firmware's main loop at `now_ms` (monotonic).

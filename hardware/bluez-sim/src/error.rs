@@ -57,6 +57,8 @@ pub enum BluezError {
     AlreadyExists(String),
     /// `org.bluez.Error.AuthenticationRejected`.
     AuthenticationRejected(String),
+    /// `org.bluez.Error.NotReady` (the adapter is off).
+    NotReady(String),
 }
 
 impl BluezError {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use relais_board_sim::RamFlash;
 use relais_firmware::devices::glucose_meter::{GlucoseMeterDevice, TABLE};
-use relais_firmware::gatt::{Action, Event, Table};
+use relais_firmware::gatt::{Action, ConnId, Event, Table, WriteKind};
 use relais_firmware::glucose_meter::GlucoseMeter;
 use relais_firmware::record_log::{RecordLog, WhenFull};
 use relais_protocol::glucose::{
@@ -80,6 +80,51 @@ impl GlucoseMeterSim {
     pub fn unpaired(mut self) -> Self {
         self.paired = false;
         self
+    }
+
+    /// Sets the device clock (its Current Time) to `time` before the meter is served, as a
+    /// earlier gateway or the user would have: a clock hours wrong gives records stamped hours
+    /// off. Without it the clock is unset at start, as on a meter fresh out of its box.
+    pub fn with_device_clock(mut self, time: &DateTime) -> Result<Self, DeviceFault> {
+        let year = time.year.map_or(0, u16::from).to_le_bytes();
+        let [y0, y1] = year;
+        // Current Time: Exact Time 256 (date time, day of week unknown, fractions 0), adjust
+        // reason "manual time update".
+        let value = [
+            y0,
+            y1,
+            time.month.map_or(0, u8::from),
+            time.day.map_or(0, u8::from),
+            time.hours,
+            time.minutes,
+            time.seconds,
+            0,
+            0,
+            0x01,
+        ];
+        let handle = TABLE
+            .value_handle(relais_firmware::gatt::Uuid::sig(uuid::CURRENT_TIME))
+            .ok_or_else(|| DeviceFault("the meter has no Current Time".into()))?;
+        let conn = ConnId(9);
+        let mut feed = |event: Event<'_>| {
+            self.device
+                .handle(event)
+                .map_err(|e| DeviceFault(format!("glucose meter: {e:?}")))
+        };
+        feed(Event::Connected { conn, bond: None })?;
+        let answer = feed(Event::Write {
+            conn,
+            handle,
+            data: &value,
+            kind: WriteKind::Request,
+        })?;
+        feed(Event::Disconnected { conn })?;
+        for action in answer {
+            if let Action::Respond { result: Err(e), .. } = action {
+                return Err(DeviceFault(format!("the meter refused its clock: {e:?}")));
+            }
+        }
+        Ok(self)
     }
 
     /// The firmware device, to inspect its meter.

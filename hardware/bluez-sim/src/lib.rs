@@ -18,26 +18,34 @@
 //! refused, BlueZ error names.
 
 mod bluez;
+pub mod control;
+pub mod cuff;
 pub mod device;
 pub mod error;
 pub mod glucose;
 pub mod harness;
 pub mod scale;
+pub mod scripted;
 mod sim;
 pub mod threaded;
+pub mod xiaomi;
 
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use zbus::fdo::ObjectManager;
 
+pub use control::{CONTROL_PATH, Control, ControlDbusError, ControlError};
+pub use cuff::{CuffButton, CuffSim};
 pub use device::{Advertisement, VirtualDevice, sig_uuid};
 pub use error::{BluezError, DeviceFault, SimError};
 pub use glucose::GlucoseMeterSim;
 pub use harness::DbusDaemon;
 pub use scale::{ScaleSim, Weighing};
+pub use scripted::ScriptedDevice;
 pub use sim::ADAPTER_PATH;
 pub use threaded::{Firmware, Requests, ThreadedDevice};
+pub use xiaomi::XiaomiScaleSim;
 
 use crate::bluez::{Adapter1, AgentManager1, WorldRef};
 use crate::sim::{TICK, World};
@@ -51,7 +59,9 @@ pub struct Simulator {
 
 impl Simulator {
     /// Serves `org.bluez` on the bus at `address` with these devices (exported when a
-    /// discovery starts), and starts ticking their firmware in real time.
+    /// discovery starts), and starts ticking their firmware in real time. Faults can be injected
+    /// with [`Simulator::control`] or, from another process, through `org.bluezsim.Control1` at
+    /// [`CONTROL_PATH`] on the same bus name.
     pub async fn start(
         address: &str,
         devices: Vec<Box<dyn VirtualDevice>>,
@@ -70,6 +80,12 @@ impl Simulator {
                 Adapter1 {
                     world: WorldRef::new(&world),
                     props: Arc::clone(&world.adapter),
+                },
+            )?
+            .serve_at(
+                CONTROL_PATH,
+                control::Control1 {
+                    control: Control::new(&world),
                 },
             )?
             .name("org.bluez")?
@@ -96,6 +112,12 @@ impl Simulator {
         let discovering = sim::lock(&self.world.adapter).discovering;
         let mut state = self.world.state.lock().await;
         state.add(&self.world, device, discovering).await
+    }
+
+    /// A handle to inject faults (links dropped, ATT errors, lost or delayed notifications,
+    /// adapter off).
+    pub fn control(&self) -> Control {
+        Control::new(&self.world)
     }
 
     /// The simulator's own bus connection.

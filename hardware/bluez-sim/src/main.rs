@@ -2,6 +2,9 @@
 //! the address for `DBUS_SYSTEM_BUS_ADDRESS`, and runs until Ctrl-C.
 //!
 //! Usage: `bluez-sim [RECORDS]` (stored glucose records, default 3).
+//!
+//! Faults are injected through `org.bluezsim.Control1` at `/org/bluezsim` on the same bus (see
+//! the crate's README).
 
 use relais_bluez_sim::{DbusDaemon, GlucoseMeterSim, Simulator};
 

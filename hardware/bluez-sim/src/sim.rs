@@ -43,6 +43,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct AdapterProps {
     pub powered: bool,
     pub discovering: bool,
+    /// Fault: the adapter is off and stays off (as if rfkill-blocked): `Powered` cannot be set,
+    /// discovery and connections fail with `NotReady`.
+    pub blocked: bool,
 }
 
 /// Device1 state that changes.
@@ -77,6 +80,40 @@ struct Slot {
     exported: bool,
     gatt_exported: bool,
     chars: Vec<CharSlot>,
+    faults: SlotFaults,
+}
+
+/// The faults armed on one device, characteristics named by their value handles.
+#[derive(Debug, Default)]
+struct SlotFaults {
+    /// The next read, write or StartNotify on the characteristic fails with this ATT error.
+    fail_next: HashMap<Handle, AttError>,
+    /// So many of the next notifications/indications of the characteristic are lost.
+    lose: HashMap<Handle, u32>,
+    /// Notifications/indications of the characteristic are emitted this late.
+    delay: HashMap<Handle, Duration>,
+    /// The link drops once this many more notifications/indications have been emitted.
+    drop_after: Option<u32>,
+}
+
+/// A notification or indication held back by a delay fault.
+#[derive(Debug)]
+struct Delayed {
+    due_ms: u64,
+    index: usize,
+    handle: Handle,
+    value: Vec<u8>,
+}
+
+/// A fault the control handle arms on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CharFault {
+    /// Fail the next operation with this ATT error.
+    FailNext(AttError),
+    /// Lose the next `n` notifications/indications.
+    Lose(u32),
+    /// Delay every notification/indication (zero: no delay).
+    Delay(Duration),
 }
 
 /// Everything the D-Bus objects share.
@@ -88,6 +125,8 @@ pub(crate) struct State {
     pub default_agent: Option<(String, String)>,
     /// When advertisements were last reported (simulator milliseconds).
     last_advert_ms: u64,
+    /// Notifications and indications held back by delay faults.
+    delayed: Vec<Delayed>,
 }
 
 /// The simulator's world: state, adapter properties, the connection, the clock.
@@ -168,6 +207,7 @@ impl World {
                 agents: Vec::new(),
                 default_agent: None,
                 last_advert_ms: 0,
+                delayed: Vec::new(),
             }),
             adapter: Arc::default(),
             conn: OnceLock::new(),
@@ -202,7 +242,13 @@ fn slot(device: Box<dyn VirtualDevice>) -> Slot {
         exported: false,
         gatt_exported: false,
         chars: Vec::new(),
+        faults: SlotFaults::default(),
     }
+}
+
+/// BlueZ's answer while the adapter is off.
+pub(crate) fn not_ready() -> BluezError {
+    BluezError::NotReady("Resource Not Ready".into())
 }
 
 impl State {
@@ -294,6 +340,12 @@ impl State {
         index: usize,
     ) -> Result<(), BluezError> {
         let conn = world.conn()?;
+        if lock(&world.adapter).blocked {
+            return Err(not_ready());
+        }
+        if !self.slot(index)?.device.connectable() {
+            return Err(BluezError::Failed("le-connection-abort-by-local".into()));
+        }
         if self.connected(index) {
             return Ok(());
         }
@@ -428,6 +480,8 @@ impl State {
         let conn = world.conn()?;
         // What the firmware answers to a disconnection has nowhere to go.
         let _ = self.feed(index, Event::Disconnected { conn: CONN })?;
+        // What was held back for this link is lost with it.
+        self.delayed.retain(|d| d.index != index);
         let slot = self.slot(index)?;
         {
             let mut props = lock(&slot.props);
@@ -529,6 +583,7 @@ impl State {
         if !self.connected(index) {
             return Err(not_connected());
         }
+        self.injected_error(index, handle)?;
         let mut value = Vec::new();
         loop {
             let offset = u16::try_from(value.len())
@@ -565,6 +620,7 @@ impl State {
         if !self.connected(index) {
             return Err(not_connected());
         }
+        self.injected_error(index, handle)?;
         let actions = self.feed(
             index,
             Event::Write {
@@ -630,6 +686,9 @@ impl State {
         if !c.sessions.is_empty() {
             c.sessions.insert(sender);
             return Ok(());
+        }
+        if let Some(e) = slot.faults.fail_next.remove(&c.value_handle) {
+            return Err(BluezError::from_att(e));
         }
         let cccd: [u8; 2] = if c.properties.contains(Properties::NOTIFY) {
             [1, 0]
@@ -722,6 +781,7 @@ impl State {
             self.last_advert_ms = now_ms;
             self.report_adverts(world).await?;
         }
+        self.flush_delayed(world, now_ms).await?;
         for index in 0..self.devices.len() {
             let actions = self.slot(index)?.device.poll(now_ms)?;
             if !actions.is_empty() {
@@ -787,10 +847,18 @@ impl State {
                     }
                 }
                 Action::Notify { handle, value, .. } => {
-                    self.deliver(conn, index, handle, &value).await?;
+                    if self.link_drops_now(index)? {
+                        drop_link = true;
+                        break;
+                    }
+                    self.send(world, conn, index, handle, &value).await?;
                 }
                 Action::Indicate { handle, value, .. } => {
-                    self.deliver(conn, index, handle, &value).await?;
+                    if self.link_drops_now(index)? {
+                        drop_link = true;
+                        break;
+                    }
+                    self.send(world, conn, index, handle, &value).await?;
                     queue.extend(self.feed(index, Event::IndicationConfirmed { conn: CONN })?);
                 }
                 Action::Disconnect { .. } => drop_link = true,
@@ -800,6 +868,156 @@ impl State {
             self.link_lost(world, index).await?;
         }
         Ok(response)
+    }
+
+    /// Counts a notification or indication against a "drop the link after N" fault: true when
+    /// the link must drop instead of sending it.
+    fn link_drops_now(&mut self, index: usize) -> Result<bool, BluezError> {
+        let faults = &mut self.slot(index)?.faults;
+        Ok(match faults.drop_after {
+            Some(0) => {
+                faults.drop_after = None;
+                true
+            }
+            Some(n) => {
+                faults.drop_after = Some(n.saturating_sub(1));
+                false
+            }
+            None => false,
+        })
+    }
+
+    /// Sends a notification or indication, unless a fault loses or delays it.
+    async fn send(
+        &mut self,
+        world: &World,
+        conn: &Connection,
+        index: usize,
+        handle: Handle,
+        value: &[u8],
+    ) -> Result<(), BluezError> {
+        let faults = &mut self.slot(index)?.faults;
+        if let Some(left) = faults.lose.get_mut(&handle) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                faults.lose.remove(&handle);
+            }
+            return Ok(());
+        }
+        if let Some(delay) = faults.delay.get(&handle) {
+            let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            let due_ms = world.now_ms().saturating_add(delay_ms);
+            self.delayed.push(Delayed {
+                due_ms,
+                index,
+                handle,
+                value: value.to_vec(),
+            });
+            return Ok(());
+        }
+        self.deliver(conn, index, handle, value).await
+    }
+
+    /// Emits the delayed notifications that are due (dropped if the link went down meanwhile).
+    async fn flush_delayed(&mut self, world: &World, now_ms: u64) -> Result<(), BluezError> {
+        if self.delayed.is_empty() {
+            return Ok(());
+        }
+        let conn = world.conn()?;
+        let (due, later): (Vec<Delayed>, Vec<Delayed>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|d| d.due_ms <= now_ms);
+        self.delayed = later;
+        for d in due {
+            if self.connected(d.index) {
+                self.deliver(conn, d.index, d.handle, &d.value).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first armed ATT error of a characteristic, consumed.
+    fn injected_error(&mut self, index: usize, handle: Handle) -> Result<(), BluezError> {
+        match self.slot(index)?.faults.fail_next.remove(&handle) {
+            Some(e) => Err(BluezError::from_att(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The index of the device at `address` (case-insensitive).
+    pub(crate) fn find(&self, address: &str) -> Option<usize> {
+        self.devices.iter().position(|s| {
+            s.device
+                .advertisement()
+                .address
+                .eq_ignore_ascii_case(address)
+        })
+    }
+
+    /// Arms a fault on the characteristic `uuid` (128-bit string) of device `index`; false if
+    /// the device's table has no such characteristic.
+    pub(crate) fn arm(&mut self, index: usize, uuid: &str, fault: CharFault) -> bool {
+        let Some(slot) = self.devices.get_mut(index) else {
+            return false;
+        };
+        let wanted = uuid.to_lowercase();
+        let handle = slot.device.table().attributes().find_map(|a| match a.kind {
+            AttributeKind::CharacteristicDeclaration {
+                characteristic,
+                value_handle,
+            } if uuid_string(characteristic.uuid) == wanted => Some(value_handle),
+            _ => None,
+        });
+        let Some(handle) = handle else {
+            return false;
+        };
+        match fault {
+            CharFault::FailNext(e) => {
+                slot.faults.fail_next.insert(handle, e);
+            }
+            CharFault::Lose(0) => {
+                slot.faults.lose.remove(&handle);
+            }
+            CharFault::Lose(n) => {
+                slot.faults.lose.insert(handle, n);
+            }
+            CharFault::Delay(d) if d.is_zero() => {
+                slot.faults.delay.remove(&handle);
+            }
+            CharFault::Delay(d) => {
+                slot.faults.delay.insert(handle, d);
+            }
+        }
+        true
+    }
+
+    /// Arms (or, with `None`, clears) a link drop after `n` more notifications/indications.
+    pub(crate) fn arm_drop_after(&mut self, index: usize, n: Option<u32>) {
+        if let Some(slot) = self.devices.get_mut(index) {
+            slot.faults.drop_after = n;
+        }
+    }
+
+    /// Whether device `index` is connected.
+    pub(crate) fn is_connected(&self, index: usize) -> bool {
+        self.connected(index)
+    }
+
+    /// The link to device `index` is lost (a fault, or the adapter going off).
+    pub(crate) async fn drop_link(
+        &mut self,
+        world: &World,
+        index: usize,
+    ) -> Result<(), BluezError> {
+        if self.connected(index) {
+            self.link_lost(world, index).await?;
+        }
+        Ok(())
+    }
+
+    /// How many devices there are.
+    pub(crate) fn len(&self) -> usize {
+        self.devices.len()
     }
 
     /// A notification or indication reaches D-Bus only while the characteristic is Notifying.

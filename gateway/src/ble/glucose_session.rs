@@ -1,0 +1,268 @@
+//! The glucose catch-up as a sans-I/O state machine: it decides what to write to the Record
+//! Access Control Point and which records to hand over; the driver
+//! ([`crate::ble::glucose`]) moves bytes and time.
+//!
+//! Sequence (`shared/reference/ble-gatt-health.md` §5): the driver subscribes to 0x2A18, 0x2A34
+//! and 0x2A52 first, then writes [`Output::WriteRacp`] from [`GlucoseSession::start`] ("report
+//! records >= last + 1"). Measurements are paired with their contexts by
+//! [`ContextMatcher`]; records at or below the last committed sequence number, or already
+//! handed over, are dropped (dedup on the sequence number). The RACP response ends the
+//! transfer ("success" and "no records found" both count as done); a timeout sends the abort
+//! (`03 00`). [`Output::Done`] comes only once every handed-over record was accepted
+//! ([`Input::Accepted`]), so the caller never commits a sequence number it has not stored.
+
+use relais_protocol::glucose::{
+    ContextMatcher, GlucoseMeasurement, GlucoseMeasurementContext, GlucoseRecord, MatchEvent,
+};
+use relais_protocol::racp::{OpCode, RacpRequest, RacpResponse, ResponseCode};
+use relais_protocol::{Characteristic as _, Quirks, uuid};
+
+/// What the session is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A notification or indication: the characteristic's 16-bit UUID and its value.
+    Notification {
+        /// The characteristic's SIG 16-bit UUID.
+        uuid: u16,
+        /// The value as received.
+        value: &'a [u8],
+    },
+    /// Nothing arrived for the driver's idle timeout.
+    Timeout,
+    /// The consumer stored the record with this sequence number.
+    Accepted(u16),
+}
+
+/// Why a catch-up ended without success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// Nothing arrived in time; the abort request was written.
+    Timeout,
+    /// The meter answered the report request with this failure code.
+    Refused(ResponseCode),
+}
+
+/// What the session asks of its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes to the RACP (with response).
+    WriteRacp(Vec<u8>),
+    /// A new record to hand to the consumer; feed [`Input::Accepted`] once it is stored.
+    Record(Box<GlucoseRecord>),
+    /// The transfer ended and every record was accepted.
+    Done {
+        /// The highest accepted sequence number (or the starting one when nothing was new).
+        last_sequence: Option<u16>,
+    },
+    /// The transfer failed; records accepted before stay good.
+    Aborted {
+        /// Why.
+        reason: AbortReason,
+        /// The highest accepted sequence number.
+        last_sequence: Option<u16>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Transferring,
+    /// The RACP response came; waiting for the consumer's acceptances.
+    Draining,
+    Finished,
+}
+
+/// One catch-up of a glucose meter's stored records.
+#[derive(Debug, Clone)]
+pub struct GlucoseSession {
+    state: State,
+    matcher: ContextMatcher,
+    quirks: Quirks,
+    /// Highest sequence number handed over (accepted or not).
+    emitted: Option<u16>,
+    /// Highest sequence number accepted by the consumer.
+    accepted: Option<u16>,
+    /// Records handed over and not yet accepted.
+    unaccepted: usize,
+    /// Notifications that did not decode, skipped.
+    skipped: usize,
+}
+
+impl GlucoseSession {
+    /// A session for a meter whose records up to `last_committed` are already stored.
+    pub fn new(last_committed: Option<u16>, quirks: Quirks) -> Self {
+        Self {
+            state: State::Idle,
+            matcher: ContextMatcher::new(),
+            quirks,
+            emitted: last_committed,
+            accepted: last_committed,
+            unaccepted: 0,
+            skipped: 0,
+        }
+    }
+
+    /// The report request; call once, after subscribing.
+    pub fn start(&mut self) -> Vec<Output> {
+        if self.state != State::Idle {
+            return Vec::new();
+        }
+        self.state = State::Transferring;
+        vec![Output::WriteRacp(encode(RacpRequest::records_after(
+            self.accepted,
+            self.quirks,
+        )))]
+    }
+
+    /// Notifications that did not decode and were skipped.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// Whether the session has emitted `Done` or `Aborted`.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Finished
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input<'_>) -> Vec<Output> {
+        let mut out = Vec::new();
+        match (self.state, input) {
+            (State::Finished | State::Idle, _) => {}
+            (_, Input::Accepted(sequence)) => {
+                self.unaccepted = self.unaccepted.saturating_sub(1);
+                self.accepted = Some(self.accepted.map_or(sequence, |a| a.max(sequence)));
+                if self.state == State::Draining && self.unaccepted == 0 {
+                    out.push(self.finish_done());
+                }
+            }
+            (State::Draining, _) => {}
+            (State::Transferring, Input::Timeout) => {
+                tracing::warn!("glucose catch-up timed out; aborting the RACP procedure");
+                self.flush(&mut out);
+                out.push(Output::WriteRacp(encode(RacpRequest::abort())));
+                self.state = State::Finished;
+                out.push(Output::Aborted {
+                    reason: AbortReason::Timeout,
+                    last_sequence: self.accepted,
+                });
+            }
+            (State::Transferring, Input::Notification { uuid, value }) => {
+                self.notification(uuid, value, &mut out);
+            }
+        }
+        out
+    }
+
+    fn notification(&mut self, uuid: u16, value: &[u8], out: &mut Vec<Output>) {
+        match uuid {
+            uuid::GLUCOSE_MEASUREMENT => match GlucoseMeasurement::decode(value) {
+                Ok(decoded) => {
+                    for event in self.matcher.measurement(decoded.value) {
+                        self.matched(event, out);
+                    }
+                }
+                Err(e) => self.skip("glucose measurement", &e),
+            },
+            uuid::GLUCOSE_MEASUREMENT_CONTEXT => match GlucoseMeasurementContext::decode(value) {
+                Ok(decoded) => {
+                    let event = self.matcher.context(decoded.value);
+                    self.matched(event, out);
+                }
+                Err(e) => self.skip("glucose measurement context", &e),
+            },
+            uuid::RECORD_ACCESS_CONTROL_POINT => match RacpResponse::decode(value) {
+                Ok(decoded) => self.racp(decoded.value, out),
+                Err(e) => self.skip("RACP response", &e),
+            },
+            other => tracing::debug!("ignoring a notification of 0x{other:04X}"),
+        }
+    }
+
+    fn racp(&mut self, response: RacpResponse, out: &mut Vec<Output>) {
+        match response {
+            RacpResponse::ResponseCode {
+                request_op_code: OpCode::ReportStoredRecords,
+                response_code,
+            } => {
+                self.flush(out);
+                if response_code.completed() {
+                    tracing::debug!(?response_code, "glucose report ended");
+                    if self.unaccepted == 0 {
+                        out.push(self.finish_done());
+                    } else {
+                        self.state = State::Draining;
+                    }
+                } else {
+                    tracing::warn!(?response_code, "glucose meter refused the report");
+                    self.state = State::Finished;
+                    out.push(Output::Aborted {
+                        reason: AbortReason::Refused(response_code),
+                        last_sequence: self.accepted,
+                    });
+                }
+            }
+            other => tracing::debug!(?other, "ignoring an unrelated RACP response"),
+        }
+    }
+
+    fn matched(&mut self, event: MatchEvent, out: &mut Vec<Output>) {
+        match event {
+            MatchEvent::Record(record) => self.record(record, out),
+            MatchEvent::OrphanContext(context) => tracing::debug!(
+                sequence = context.sequence_number,
+                "glucose context without its measurement, dropped"
+            ),
+        }
+    }
+
+    fn record(&mut self, record: GlucoseRecord, out: &mut Vec<Output>) {
+        let sequence = record.measurement.sequence_number;
+        if self.emitted.is_some_and(|e| sequence <= e) {
+            tracing::debug!(sequence, "glucose record already handed over, dropped");
+            return;
+        }
+        self.emitted = Some(sequence);
+        self.unaccepted = self.unaccepted.saturating_add(1);
+        out.push(Output::Record(Box::new(record)));
+    }
+
+    fn flush(&mut self, out: &mut Vec<Output>) {
+        if let Some(record) = self.matcher.flush() {
+            self.record(record, out);
+        }
+    }
+
+    fn skip(&mut self, what: &str, error: &dyn std::fmt::Display) {
+        self.skipped = self.skipped.saturating_add(1);
+        tracing::warn!("skipping a {what} that does not decode: {error}");
+    }
+
+    fn finish_done(&mut self) -> Output {
+        self.state = State::Finished;
+        Output::Done {
+            last_sequence: self.accepted,
+        }
+    }
+}
+
+/// The RACP abort (`03 00`), for a driver that stops a procedure on its own.
+pub fn abort_request() -> Vec<u8> {
+    encode(RacpRequest::abort())
+}
+
+fn encode(request: RacpRequest) -> Vec<u8> {
+    let mut buf = [0u8; 32];
+    match request.encode(&mut buf) {
+        Ok(n) => buf.get(..n).map(<[u8]>::to_vec).unwrap_or_default(),
+        // A request we built ourselves always fits; an empty write makes the meter answer with
+        // an error rather than the session stalling silently.
+        Err(e) => {
+            tracing::error!("RACP request does not encode: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

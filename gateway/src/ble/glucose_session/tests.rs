@@ -1,0 +1,207 @@
+use relais_protocol::glucose::{
+    GlucoseMeasurement, GlucoseMeasurementContext, GlucoseSampleLocation, GlucoseType, Meal,
+};
+use relais_protocol::racp::{OpCode, RacpResponse, ResponseCode};
+use relais_protocol::{Characteristic as _, DateTime, MedValue, Quantity, Quirks, Unit, uuid};
+
+use super::{AbortReason, GlucoseSession, Input, Output};
+
+fn measurement(sequence: u16, context_follows: bool) -> Vec<u8> {
+    let m = GlucoseMeasurement {
+        sequence_number: sequence,
+        base_time: DateTime::new(2024, 3, 1, 8, 0, 0).unwrap(),
+        time_offset: None,
+        glucose_concentration: Some(Quantity::new(
+            MedValue::number(95, -5),
+            Unit::KilogramPerLitre,
+        )),
+        glucose_type: Some(GlucoseType::CapillaryWholeBlood),
+        sample_location: Some(GlucoseSampleLocation::Finger),
+        sensor_status_annunciation: None,
+        context_information_follows: context_follows,
+    };
+    let mut buf = [0u8; 64];
+    let n = m.encode(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn context(sequence: u16) -> Vec<u8> {
+    let c = GlucoseMeasurementContext {
+        sequence_number: sequence,
+        extended_flags: None,
+        carbohydrate_id: None,
+        carbohydrate: None,
+        meal: Some(Meal::Fasting),
+        blood_ketone: false,
+        tester: None,
+        health: None,
+        exercise_duration: None,
+        exercise_intensity: None,
+        medication_id: None,
+        medication: None,
+        hba1c: None,
+    };
+    let mut buf = [0u8; 64];
+    let n = c.encode(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn racp(code: ResponseCode) -> Vec<u8> {
+    let r = RacpResponse::ResponseCode {
+        request_op_code: OpCode::ReportStoredRecords,
+        response_code: code,
+    };
+    let mut buf = [0u8; 8];
+    let n = r.encode(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn note(uuid: u16, value: &[u8]) -> Input<'_> {
+    Input::Notification { uuid, value }
+}
+
+fn records(outputs: &[Output]) -> Vec<u16> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Record(r) => Some(r.measurement.sequence_number),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_asks_for_records_after_the_last_committed_one() {
+    let mut s = GlucoseSession::new(Some(41), Quirks::NONE);
+    // 01 03 01 <42 LE>: report stored records, greater than or equal to, sequence number.
+    assert_eq!(
+        s.start(),
+        vec![Output::WriteRacp(vec![0x01, 0x03, 0x01, 42, 0])]
+    );
+    assert!(s.start().is_empty(), "only once");
+}
+
+#[test]
+fn a_context_is_attached_to_its_measurement_and_done_waits_for_acceptance() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    s.start();
+    assert!(
+        s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, true)))
+            .is_empty(),
+        "held until its context"
+    );
+    let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT_CONTEXT, &context(1)));
+    let [Output::Record(record)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(record.context.unwrap().meal, Some(Meal::Fasting));
+    let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(2, false)));
+    assert_eq!(records(&out), vec![2]);
+    // The report ends before the consumer accepted: no Done yet.
+    assert!(
+        s.handle(note(
+            uuid::RECORD_ACCESS_CONTROL_POINT,
+            &racp(ResponseCode::Success)
+        ))
+        .is_empty()
+    );
+    assert!(s.handle(Input::Accepted(1)).is_empty());
+    assert_eq!(
+        s.handle(Input::Accepted(2)),
+        vec![Output::Done {
+            last_sequence: Some(2)
+        }]
+    );
+    assert!(s.is_finished());
+}
+
+#[test]
+fn no_records_found_is_done_with_the_same_sequence_number() {
+    let mut s = GlucoseSession::new(Some(7), Quirks::NONE);
+    s.start();
+    assert_eq!(
+        s.handle(note(
+            uuid::RECORD_ACCESS_CONTROL_POINT,
+            &racp(ResponseCode::NoRecordsFound)
+        )),
+        vec![Output::Done {
+            last_sequence: Some(7)
+        }]
+    );
+}
+
+#[test]
+fn a_timeout_aborts_and_keeps_what_was_received() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    s.start();
+    s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, true)));
+    let out = s.handle(Input::Timeout);
+    assert_eq!(records(&out), vec![1], "the held record is flushed");
+    assert!(out.contains(&Output::WriteRacp(vec![0x03, 0x00])));
+    assert!(out.contains(&Output::Aborted {
+        reason: AbortReason::Timeout,
+        last_sequence: None
+    }));
+    assert!(s.is_finished());
+    assert!(s.handle(Input::Timeout).is_empty());
+}
+
+#[test]
+fn a_refusal_aborts() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    s.start();
+    let out = s.handle(note(
+        uuid::RECORD_ACCESS_CONTROL_POINT,
+        &racp(ResponseCode::OpCodeNotSupported),
+    ));
+    assert_eq!(
+        out,
+        vec![Output::Aborted {
+            reason: AbortReason::Refused(ResponseCode::OpCodeNotSupported),
+            last_sequence: None
+        }]
+    );
+}
+
+#[test]
+fn garbage_is_skipped_without_stalling() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    s.start();
+    assert!(
+        s.handle(note(uuid::GLUCOSE_MEASUREMENT, &[0x00, 0x01]))
+            .is_empty()
+    );
+    assert!(
+        s.handle(note(uuid::RECORD_ACCESS_CONTROL_POINT, &[0xFF]))
+            .is_empty()
+    );
+    // A read result of another characteristic is ignored.
+    assert!(s.handle(note(uuid::MODEL_NUMBER_STRING, b"RS")).is_empty());
+    assert_eq!(s.skipped(), 2);
+    let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(3, false)));
+    assert_eq!(records(&out), vec![3]);
+    s.handle(Input::Accepted(3));
+    assert_eq!(
+        s.handle(note(
+            uuid::RECORD_ACCESS_CONTROL_POINT,
+            &racp(ResponseCode::Success)
+        )),
+        vec![Output::Done {
+            last_sequence: Some(3)
+        }]
+    );
+}
+
+#[test]
+fn old_and_repeated_records_are_dropped() {
+    let mut s = GlucoseSession::new(Some(10), Quirks::NONE);
+    s.start();
+    let mut seen = Vec::new();
+    for sequence in [9, 10, 11, 11, 12, 12] {
+        seen.extend(records(&s.handle(note(
+            uuid::GLUCOSE_MEASUREMENT,
+            &measurement(sequence, false),
+        ))));
+    }
+    assert_eq!(seen, vec![11, 12]);
+}

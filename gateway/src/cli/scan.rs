@@ -1,0 +1,50 @@
+//! `relais scan`: the health devices in range, as they are seen.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use relais::ble::{Central, Seen};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How long to scan.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+/// One line per device, printed again when its RSSI or name changes.
+fn line(seen: &Seen) -> String {
+    let paired = match seen.paired {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    let rssi = seen
+        .rssi
+        .map_or_else(|| "-".to_owned(), |r| format!("{r} dBm"));
+    format!(
+        "{}\t{}\t{}\t{}\tpaired: {}",
+        seen.address,
+        seen.name.as_deref().unwrap_or("-"),
+        seen.kind.as_str(),
+        rssi,
+        paired
+    )
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let central = Central::first_adapter()
+            .await
+            .context("opening the adapter")?;
+        let seen = central
+            .scan(Duration::from_secs(args.seconds), |seen| {
+                println!("{}", line(seen));
+            })
+            .await
+            .context("scanning")?;
+        eprintln!("{} health device(s) seen", seen.len());
+        Ok(())
+    })
+}
