@@ -27,6 +27,8 @@ enum Command {
     Scan(cli::scan::Args),
     /// Connect to the health devices in range and print their readings as JSON lines.
     Listen(cli::listen::Args),
+    /// Pair (bond) with a device, giving BlueZ the passkey it shows.
+    Pair(cli::pair::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Fhir(args) => cli::fhir::run(&args),
         Command::Scan(args) => cli::scan::run(&args),
         Command::Listen(args) => cli::listen::run(&args),
+        Command::Pair(args) => cli::pair::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

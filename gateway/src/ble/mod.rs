@@ -7,15 +7,19 @@
 //! - [`glucose`]: its btleplug driver.
 //! - [`scale`]: weight measurement indications.
 //! - [`listen`]: every known measurement characteristic of a device, decoded.
+//! - [`pairing`]: a BlueZ agent and `Device1.Pair` over D-Bus (btleplug cannot pair).
+//! - [`clock`]: device clock skew measurement and correction.
 //! - [`error`]: the typed errors.
 
 pub mod central;
+pub mod clock;
 pub mod device;
 pub mod error;
 pub mod glucose;
 pub mod glucose_session;
 pub mod kind;
 pub mod listen;
+pub mod pairing;
 pub mod scale;
 
 pub use central::{Central, Seen};

@@ -3,4 +3,5 @@
 pub mod decode;
 pub mod fhir;
 pub mod listen;
+pub mod pair;
 pub mod scan;
