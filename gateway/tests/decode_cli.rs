@@ -222,3 +222,19 @@ fn unknown_characteristics_and_bad_hex_are_refused() {
         "{line}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `relais decode --list | head -1`: the pipe closes before everything is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
+        .args(["decode", "--list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -73,27 +73,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         serde_json::to_string_pretty(&value)?
     };
-    println!("{text}");
+    crate::cli::output::out!("{text}");
     Ok(())
 }
 
 fn print_list() {
-    println!("Characteristics (relais decode <UUID> <HEX>):");
+    crate::cli::output::out!("Characteristics (relais decode <UUID> <HEX>):");
     for e in decode::entries()
         .iter()
         .filter(|e| e.kind == EntryKind::Characteristic)
     {
-        println!("  {:04X}  {}", e.uuid, e.name);
+        crate::cli::output::out!("  {:04X}  {}", e.uuid, e.name);
     }
-    println!("\nAdvertisement service data (relais decode --service-data <UUID> <HEX>):");
+    crate::cli::output::out!(
+        "\nAdvertisement service data (relais decode --service-data <UUID> <HEX>):"
+    );
     for e in decode::entries()
         .iter()
         .filter(|e| e.kind == EntryKind::ServiceData)
     {
-        println!("  {:04X}  {}", e.uuid, e.name);
+        crate::cli::output::out!("  {:04X}  {}", e.uuid, e.name);
     }
-    println!("\nQuirks (--quirk NAME):");
+    crate::cli::output::out!("\nQuirks (--quirk NAME):");
     for q in Quirks::KNOWN {
-        println!("  {:<32} {}", q.name, q.description);
+        crate::cli::output::out!("  {:<32} {}", q.name, q.description);
     }
 }

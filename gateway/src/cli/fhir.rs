@@ -295,6 +295,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         serde_json::to_string_pretty(&out)?
     };
-    println!("{text}");
+    crate::cli::output::out!("{text}");
     Ok(())
 }

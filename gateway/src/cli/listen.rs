@@ -25,7 +25,7 @@ pub struct Args {
 const SCAN: Duration = Duration::from_secs(5);
 
 fn print_line(value: &serde_json::Value) {
-    println!("{value}");
+    crate::cli::output::out!("{value}");
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod output;
+
 pub mod decode;
 pub mod fhir;
 pub mod listen;

@@ -64,8 +64,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("pairing with {}", args.address))?;
         match outcome {
-            Paired::Now => println!("{}: paired", args.address),
-            Paired::Already => println!("{}: already paired", args.address),
+            Paired::Now => crate::cli::output::out!("{}: paired", args.address),
+            Paired::Already => crate::cli::output::out!("{}: already paired", args.address),
         }
         Ok(())
     })

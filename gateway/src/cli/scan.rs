@@ -40,7 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .context("opening the adapter")?;
         let seen = central
             .scan(Duration::from_secs(args.seconds), |seen| {
-                println!("{}", line(seen));
+                crate::cli::output::out!("{}", line(seen));
             })
             .await
             .context("scanning")?;
