@@ -12,7 +12,7 @@ use crate::reading::{DeviceTime, Kind, Reading, Readings, ToReadings};
 use crate::time::DateTime;
 use crate::uuid;
 use crate::weight_scale::{
-    Fixed, HeightResolution, UnitSystem, WeightMeasurement, WeightResolution, resolution_bits,
+    Fixed, HeightResolution, UnitSystem, WeightMeasurement, WeightResolution,
 };
 use crate::wire::{Decoded, Reader, Writer};
 
@@ -472,23 +472,11 @@ impl BodyCompositionFeature {
             .iter()
             .enumerate()
             .fold(0u32, |acc, (n, &set)| acc | u32::from(set) << n);
-        let mass = self.mass_resolution;
-        let height = self.height_resolution;
         Ok(supported
-            | resolution_bits(
-                mass.code(),
-                matches!(mass, WeightResolution::Reserved(_)),
-                11,
-                4,
-                "mass_resolution",
-            )?
-            | resolution_bits(
-                height.code(),
-                matches!(height, HeightResolution::Reserved(_)),
-                15,
-                3,
-                "height_resolution",
-            )?)
+            | self.mass_resolution.feature_bits(11, "mass_resolution")?
+            | self
+                .height_resolution
+                .feature_bits(15, "height_resolution")?)
     }
 }
 

@@ -342,7 +342,7 @@ code_enum! {
 
 /// `code` placed at `shift` in a field of `width` bits; an error for reserved codes, which a
 /// device must not announce (codes too wide for the field could not be sent at all).
-pub(crate) fn resolution_bits(
+fn resolution_bits(
     code: u8,
     reserved: bool,
     shift: u32,
@@ -356,6 +356,32 @@ pub(crate) fn resolution_bits(
         });
     }
     Ok((u32::from(code) & ((1 << width) - 1)) << shift)
+}
+
+impl WeightResolution {
+    /// The 4-bit field of a feature value, at `shift`; reserved codes are refused.
+    pub(crate) fn feature_bits(self, shift: u32, field: &'static str) -> Result<u32, EncodeError> {
+        resolution_bits(
+            self.code(),
+            matches!(self, Self::Reserved(_)),
+            shift,
+            4,
+            field,
+        )
+    }
+}
+
+impl HeightResolution {
+    /// The 3-bit field of a feature value, at `shift`; reserved codes are refused.
+    pub(crate) fn feature_bits(self, shift: u32, field: &'static str) -> Result<u32, EncodeError> {
+        resolution_bits(
+            self.code(),
+            matches!(self, Self::Reserved(_)),
+            shift,
+            3,
+            field,
+        )
+    }
 }
 
 /// Weight Scale Feature (0x2A9E): what the scale sends and how precise it is.
@@ -388,25 +414,15 @@ impl WeightScaleFeature {
 
     /// The value on the wire; reserved resolution codes cannot be sent.
     pub fn bits(&self) -> Result<u32, EncodeError> {
-        let weight = self.weight_resolution;
-        let height = self.height_resolution;
         Ok(u32::from(self.time_stamp_supported)
             | u32::from(self.multiple_users_supported) << 1
             | u32::from(self.bmi_supported) << 2
-            | resolution_bits(
-                weight.code(),
-                matches!(weight, WeightResolution::Reserved(_)),
-                3,
-                4,
-                "weight_resolution",
-            )?
-            | resolution_bits(
-                height.code(),
-                matches!(height, HeightResolution::Reserved(_)),
-                7,
-                3,
-                "height_resolution",
-            )?)
+            | self
+                .weight_resolution
+                .feature_bits(3, "weight_resolution")?
+            | self
+                .height_resolution
+                .feature_bits(7, "height_resolution")?)
     }
 }
 
