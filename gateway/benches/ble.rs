@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use relais::ble::Central;
+use relais::ble::DeviceKind;
 use relais::ble::device::Timeouts;
-use relais::ble::glucose::catch_up;
-use relais::ble::scale::receive_weights;
+use relais::ble::session::{self, Event, Plan};
 use relais_bluez_sim::{DbusDaemon, GlucoseMeterSim, ScaleSim, Simulator, Weighing};
-use relais_protocol::Quirks;
+use relais_protocol::ReadingValue;
 
 const METER: &str = "C0:FF:EE:00:00:01";
 const SCALE: &str = "C0:FF:EE:00:00:05";
@@ -107,20 +107,28 @@ async fn bench() {
     // 1. Glucose catch-up.
     println!("glucose catch-up, {records} records with contexts, {CATCH_UP_RUNS} runs");
     let mut catch_up_ms = Vec::new();
+    let plan = Plan::new(jiff::tz::TimeZone::UTC);
     for run in 0..CATCH_UP_RUNS {
         let device = central.connect(METER, Timeouts::default()).await.unwrap();
         let mut sequences: Vec<u16> = Vec::with_capacity(usize::from(records));
         let mut with_context = 0usize;
         let start = Instant::now();
-        let last = catch_up(&device, None, Quirks::NONE, Duration::from_secs(30), |r| {
-            sequences.push(r.measurement.sequence_number);
-            if r.context.is_some() {
-                with_context += 1;
-            }
-            true
-        })
+        let outcome = session::run_accepting(
+            &device,
+            DeviceKind::GlucoseMeter,
+            &plan,
+            |d| {
+                sequences.extend(d.readings.iter().filter_map(|r| r.sequence_number));
+                if d.record.payloads.len() == 2 {
+                    with_context += 1;
+                }
+                true
+            },
+            |_| {},
+        )
         .await
         .unwrap();
+        let last = outcome.last_glucose_sequence;
         let elapsed = start.elapsed();
         assert_eq!(
             sequences,
@@ -213,12 +221,31 @@ async fn bench() {
     *armed.lock().unwrap() = true;
     let mut received: Vec<(Instant, f64)> = Vec::new();
     let wall_budget = Duration::from_millis((WEIGHINGS as u64 * CYCLE_MS) / SCALE_SPEED + 15_000);
-    let count = receive_weights(&device, wall_budget, |w| {
-        received.push((Instant::now(), w.weight.to_f64().unwrap_or(f64::NAN)));
-        received.len() < WEIGHINGS
-    })
-    .await
-    .unwrap();
+    let mut plan = Plan::new(jiff::tz::TimeZone::UTC);
+    plan.linger = wall_budget;
+    plan.max_duration = wall_budget;
+    let (events, mut output) = tokio::sync::mpsc::channel(64);
+    let session = tokio::spawn(async move {
+        let outcome = session::run(&device, DeviceKind::WeightScale, &plan, &events).await;
+        (device, outcome)
+    });
+    // The layer's output: the consumer's end of the session's channel.
+    while let Some(event) = output.recv().await {
+        if let Event::Measurement { delivery, accepted } = event {
+            let kg = match delivery.readings.first().map(|r| r.value) {
+                Some(ReadingValue::Single(q)) => q.to_f64().unwrap_or(f64::NAN),
+                _ => f64::NAN,
+            };
+            received.push((Instant::now(), kg));
+            let _ = accepted.send(true);
+            if received.len() == WEIGHINGS {
+                break;
+            }
+        }
+    }
+    let count = received.len();
+    drop(output);
+    let (device, _) = session.await.unwrap();
     device.disconnect().await.unwrap();
     observer_task.abort();
     let seen = seen.lock().unwrap().clone();

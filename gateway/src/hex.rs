@@ -25,6 +25,18 @@ impl fmt::Display for HexError {
 
 impl std::error::Error for HexError {}
 
+/// Bytes as space-separated upper-case hex pairs, as `relais decode` takes them back.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().saturating_mul(3));
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
 /// Bytes from hex digits; spaces, colons, dashes and a leading `0x` are allowed between bytes.
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let text = text.trim();
@@ -106,5 +118,13 @@ mod tests {
         );
         assert_eq!(parse_uuid16("00002a2f-0000-3512-2118-0009af100700"), None);
         assert_eq!(parse_uuid16("zz"), None);
+    }
+
+    #[test]
+    fn to_hex_reads_back() {
+        let bytes = [0x00, 0x1E, 0xFF];
+        assert_eq!(to_hex(&bytes), "00 1E FF");
+        assert_eq!(parse_hex(&to_hex(&bytes)).unwrap(), bytes);
+        assert_eq!(to_hex(&[]), "");
     }
 }

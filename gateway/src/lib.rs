@@ -17,3 +17,4 @@ pub mod ble;
 pub mod decode;
 pub mod fhir;
 pub mod hex;
+pub mod payload;

@@ -32,7 +32,7 @@ async fn relais_listen_prints_glucose_records_and_the_weighing() {
     let address = bus.address().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
-            .args(["listen", "--seconds", "8"])
+            .args(["listen", "--seconds", "8", "--linger", "2"])
             .env("DBUS_SYSTEM_BUS_ADDRESS", address)
             .output()
     })
@@ -46,22 +46,45 @@ async fn relais_listen_prints_glucose_records_and_the_weighing() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let glucose: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["characteristic"] == "0x2A18")
-        .collect();
+    let measurements = |kind: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["event"] == "measurement" && l["kind"] == kind)
+            .collect()
+    };
+    let glucose = measurements("glucose_meter");
     assert_eq!(glucose.len(), 5, "{stdout}");
     for (i, line) in glucose.iter().enumerate() {
         assert_eq!(line["device"]["address"], "C0:FF:EE:00:00:01");
         assert_eq!(line["device"]["model"], "RS-GLUCOSE");
-        assert_eq!(line["value"]["measurement"]["sequence_number"], i);
-        assert!(line["value"]["context"].is_object(), "{line}");
+        let values = line["values"].as_array().unwrap();
+        assert_eq!(values[0]["characteristic"], "0x2A18");
+        assert_eq!(values[0]["decoded"]["sequence_number"], i);
+        assert_eq!(values[1]["characteristic"], "0x2A34");
+        assert_eq!(line["readings"][0]["sequence_number"], i);
+        // The hex reads back through `relais decode`.
+        assert!(
+            values[0]["hex"].as_str().unwrap().starts_with("1"),
+            "{line}"
+        );
     }
-    let weights: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["characteristic"] == "0x2A9D")
-        .collect();
+    let weights = measurements("weight_scale");
     assert_eq!(weights.len(), 1, "{stdout}");
     assert_eq!(weights[0]["device"]["address"], "C0:FF:EE:00:00:05");
-    assert!(weights[0]["value"]["readings"].is_array(), "{}", weights[0]);
+    assert_eq!(weights[0]["values"][0]["characteristic"], "0x2A9D");
+    assert_eq!(
+        weights[0]["readings"][0]["kind"], "body_weight",
+        "{}",
+        weights[0]
+    );
+    // Both devices were seen and both sessions ended well.
+    let ended: Vec<&Value> = lines.iter().filter(|l| l["event"] == "ended").collect();
+    assert_eq!(ended.len(), 2, "{stdout}");
+    assert!(ended.iter().all(|l| l["done"].is_object()), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "seen" && l["paired"] == true),
+        "the bonded meter shows as paired: {stdout}"
+    );
 }

@@ -1,4 +1,4 @@
-//! The glucose catch-up through the real btleplug against bluez-sim's firmware meter: 200
+//! The glucose session's catch-up through the real btleplug against bluez-sim's firmware meter: 200
 //! stored records, the 150 oldest already committed; exactly the 50 newer ones arrive, in
 //! order, each with its context, and the new last sequence number is the newest's.
 //!
@@ -13,11 +13,13 @@
 use std::time::Duration;
 
 use relais::ble::Central;
+use relais::ble::DeviceKind;
 use relais::ble::device::Timeouts;
-use relais::ble::glucose::catch_up;
+use relais::ble::session::{Plan, run_accepting};
+use relais::payload::Origin;
 use relais_bluez_sim::{DbusDaemon, GlucoseMeterSim, Simulator};
-use relais_protocol::Quirks;
 use relais_protocol::glucose::Meal;
+use relais_protocol::uuid;
 
 const ADDRESS: &str = "C0:FF:EE:00:00:01";
 
@@ -45,37 +47,54 @@ async fn catch_up_gets_exactly_the_newer_records_with_their_contexts() {
     );
     assert_eq!(device.identity().model.as_deref(), Some("RS-GLUCOSE"));
 
+    let mut plan = Plan::new(jiff::tz::TimeZone::UTC);
+    plan.last_glucose_sequence = Some(149);
     let mut records = Vec::new();
-    let last = catch_up(
+    let outcome = run_accepting(
         &device,
-        Some(149),
-        Quirks::NONE,
-        Duration::from_secs(10),
-        |r| {
-            records.push(r);
+        DeviceKind::GlucoseMeter,
+        &plan,
+        |d| {
+            records.push(d.clone());
             true
         },
+        |_| {},
     )
     .await
     .unwrap();
     let sequences: Vec<u16> = records
         .iter()
-        .map(|r| r.measurement.sequence_number)
+        .map(|d| d.readings[0].sequence_number.unwrap())
         .collect();
     assert_eq!(sequences, (150..200).collect::<Vec<u16>>());
-    assert!(
-        records
-            .iter()
-            .all(|r| r.context.and_then(|c| c.meal) == Some(Meal::Fasting))
-    );
-    assert_eq!(last, Some(199));
+    for delivery in &records {
+        // The bytes as the meter sent them: the measurement, then its context.
+        let origins: Vec<Origin> = delivery.record.payloads.iter().map(|p| p.origin).collect();
+        assert_eq!(
+            origins,
+            [
+                Origin::Characteristic(uuid::GLUCOSE_MEASUREMENT),
+                Origin::Characteristic(uuid::GLUCOSE_MEASUREMENT_CONTEXT)
+            ]
+        );
+        assert_eq!(delivery.readings[0].context.meal, Some(Meal::Fasting));
+        assert_eq!(delivery.device.model.as_deref(), Some("RS-GLUCOSE"));
+    }
+    assert_eq!(outcome.last_glucose_sequence, Some(199));
+    assert_eq!(outcome.delivered, 50);
 
     // Nothing newer: "no records found" is done, with the same sequence number.
-    let again = catch_up(&device, last, Quirks::NONE, Duration::from_secs(10), |_| {
-        panic!("no record expected")
-    })
+    plan.last_glucose_sequence = outcome.last_glucose_sequence;
+    let again = run_accepting(
+        &device,
+        DeviceKind::GlucoseMeter,
+        &plan,
+        |_| panic!("no record expected"),
+        |_| {},
+    )
     .await
     .unwrap();
-    assert_eq!(again, Some(199));
+    assert_eq!(again.last_glucose_sequence, Some(199));
+    assert_eq!(again.delivered, 0);
     device.disconnect().await.unwrap();
 }

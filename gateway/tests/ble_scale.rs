@@ -12,9 +12,11 @@
 use std::time::Duration;
 
 use relais::ble::Central;
+use relais::ble::DeviceKind;
 use relais::ble::device::Timeouts;
-use relais::ble::scale::receive_weights;
+use relais::ble::session::{Plan, run_accepting};
 use relais_bluez_sim::{DbusDaemon, ScaleSim, Simulator, Weighing};
+use relais_protocol::Kind;
 
 const ADDRESS: &str = "C0:FF:EE:00:00:05";
 
@@ -44,15 +46,27 @@ async fn the_scale_session_receives_the_offline_weighing() {
     let central = Central::first_adapter().await.unwrap();
     central.scan(Duration::from_secs(2), |_| {}).await.unwrap();
     let device = central.connect(ADDRESS, Timeouts::default()).await.unwrap();
+    let mut plan = Plan::new(jiff::tz::TimeZone::UTC);
+    plan.linger = Duration::from_secs(2);
     let mut weights = Vec::new();
-    let count = receive_weights(&device, Duration::from_secs(10), |w| {
-        weights.push(w);
-        false
-    })
+    let outcome = run_accepting(
+        &device,
+        DeviceKind::WeightScale,
+        &plan,
+        |d| {
+            weights.push(d.clone());
+            true
+        },
+        |_| {},
+    )
     .await
     .unwrap();
-    assert_eq!(count, 1);
-    let kg = weights[0].weight.to_f64().unwrap();
+    assert_eq!(outcome.delivered, 1);
+    assert_eq!(weights[0].readings[0].kind, Kind::BodyWeight);
+    let relais_protocol::ReadingValue::Single(weight) = weights[0].readings[0].value else {
+        panic!("{:?}", weights[0].readings[0])
+    };
+    let kg = weight.to_f64().unwrap();
     // Nominal calibration, as in bluez-sim's own test.
     assert!((kg - 72.0).abs() < 8.0, "{kg}");
     device.disconnect().await.unwrap();

@@ -23,15 +23,19 @@ pub struct Seen {
     pub kind: DeviceKind,
     /// The last RSSI, dBm.
     pub rssi: Option<i16>,
-    /// Whether BlueZ holds a bond with it; `None`: not known (btleplug 0.13 does not expose
-    /// `Device1.Paired`).
+    /// Whether BlueZ holds a bond with it (`Device1.Paired`); `None`: BlueZ cannot tell.
     pub paired: Option<bool>,
+    /// Decodable measurement service data in its advertisements: it is never connected to.
+    #[serde(skip)]
+    pub advertises_measurements: bool,
 }
 
 /// The first Bluetooth adapter of the system bus's BlueZ.
 #[derive(Debug)]
 pub struct Central {
     adapter: Adapter,
+    /// For what btleplug does not expose (bonds); `None` when the system bus refused.
+    bus: Option<zbus::Connection>,
 }
 
 /// The 16-bit SIG UUID of a full UUID, if it is one.
@@ -54,7 +58,25 @@ impl Central {
             .into_iter()
             .next()
             .ok_or(BleError::NoAdapter)?;
-        Ok(Self { adapter })
+        let bus = match zbus::Connection::system().await {
+            Ok(bus) => Some(bus),
+            Err(e) => {
+                tracing::warn!("no system bus connection for bond states: {e}");
+                None
+            }
+        };
+        Ok(Self { adapter, bus })
+    }
+
+    pub(crate) fn adapter(&self) -> &Adapter {
+        &self.adapter
+    }
+
+    /// The scan filter: the health services.
+    pub(crate) fn health_filter() -> ScanFilter {
+        ScanFilter {
+            services: HEALTH_SERVICES.iter().map(|&s| full_uuid(s)).collect(),
+        }
     }
 
     /// Scans for `duration`, calling `on_seen` for every new health device and every change of
@@ -65,11 +87,7 @@ impl Central {
         mut on_seen: impl FnMut(&Seen),
     ) -> Result<Vec<Seen>, BleError> {
         let mut events = self.adapter.events().await?;
-        self.adapter
-            .start_scan(ScanFilter {
-                services: HEALTH_SERVICES.iter().map(|&s| full_uuid(s)).collect(),
-            })
-            .await?;
+        self.adapter.start_scan(Self::health_filter()).await?;
         let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
         // Devices BlueZ already knows are reported once, before any event.
         for peripheral in self.adapter.peripherals().await? {
@@ -99,20 +117,8 @@ impl Central {
         seen: &mut BTreeMap<String, Seen>,
         on_seen: &mut impl FnMut(&Seen),
     ) {
-        let Ok(Some(props)) = peripheral.properties().await else {
+        let Some(device) = self.describe(peripheral).await else {
             return;
-        };
-        // The filter is applied again here: BlueZ reports devices other clients discovered.
-        let services: Vec<u16> = props.services.iter().filter_map(short_uuid).collect();
-        let Some(kind) = DeviceKind::from_services(&services) else {
-            return;
-        };
-        let device = Seen {
-            address: props.address.to_string(),
-            name: props.local_name,
-            kind,
-            rssi: props.rssi,
-            paired: None,
         };
         if seen.get(&device.address) != Some(&device) {
             tracing::debug!(address = %device.address, kind = device.kind.as_str(), "health device seen");
@@ -121,7 +127,41 @@ impl Central {
         }
     }
 
-    async fn peripheral(&self, address: &str) -> Result<(PeripheralId, Peripheral), BleError> {
+    /// What a peripheral is, if it is a health device.
+    pub(crate) async fn describe(&self, peripheral: &Peripheral) -> Option<Seen> {
+        let props = peripheral.properties().await.ok()??;
+        // The filter is applied again here: BlueZ reports devices other clients discovered.
+        let services: Vec<u16> = props.services.iter().filter_map(short_uuid).collect();
+        let kind = DeviceKind::from_services(&services)?;
+        let address = props.address.to_string();
+        let paired = match &self.bus {
+            Some(bus) => crate::ble::pairing::is_paired(bus, &address).await,
+            None => None,
+        };
+        let advertises_measurements = props.service_data.iter().any(|(uuid, bytes)| {
+            short_uuid(uuid).is_some_and(|short| {
+                crate::payload::Record::single(crate::payload::Payload::service_data(
+                    short,
+                    bytes.clone(),
+                ))
+                .readings(relais_protocol::Quirks::NONE)
+                .is_ok()
+            })
+        });
+        Some(Seen {
+            address,
+            name: props.local_name,
+            kind,
+            rssi: props.rssi,
+            paired,
+            advertises_measurements,
+        })
+    }
+
+    pub(crate) async fn peripheral(
+        &self,
+        address: &str,
+    ) -> Result<(PeripheralId, Peripheral), BleError> {
         for peripheral in self.adapter.peripherals().await? {
             if peripheral
                 .address()

@@ -160,6 +160,72 @@ pub async fn sync_clock(
     Ok(sync)
 }
 
+/// A session's view of the device clock: the skew measured at connection and, when the hub
+/// set the clock, when (hub local time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionClock {
+    /// Device minus hub, measured before any write; `None`: unset or unreadable.
+    pub measured: Option<SignedDuration>,
+    /// When the hub wrote its time to the device.
+    pub set_at: Option<civil::DateTime>,
+}
+
+/// Slack around the clock write for [`SessionClock::skew_for`].
+const SET_TOLERANCE: SignedDuration = SignedDuration::from_secs(2);
+
+impl SessionClock {
+    /// The skew that applies to a measurement the device dated `device_time`, received at
+    /// `received` (hub local time).
+    ///
+    /// Without a write, the measured skew applies to everything. After a write, a
+    /// measurement taken with the corrected clock is dated between the write and its
+    /// reception, and carries no skew; any other date was taken with the old clock and
+    /// carries the measured skew. A device ahead of the hub by less than the time between a
+    /// measurement and its reception is taken for corrected: the error is then at most that
+    /// delay (seconds, for a scale indicating as the user steps off).
+    pub fn skew_for(
+        &self,
+        device_time: Option<civil::DateTime>,
+        received: civil::DateTime,
+    ) -> Option<SignedDuration> {
+        let Some(set_at) = self.set_at else {
+            return self.measured;
+        };
+        let corrected = device_time.is_some_and(|t| {
+            t.duration_since(set_at) >= -SET_TOLERANCE
+                && t.duration_since(received) <= SET_TOLERANCE
+        });
+        if corrected {
+            Some(SignedDuration::ZERO)
+        } else {
+            self.measured
+        }
+    }
+}
+
+/// Measures the device clock and sets it when needed; a clock that cannot be read or set
+/// is logged and leaves the skew unknown, never failing the session.
+pub async fn session_clock(
+    device: &Device,
+    quirks: Quirks,
+    zone: &TimeZone,
+    threshold: Duration,
+) -> SessionClock {
+    if !device.has(quirks.clock_characteristic()) {
+        return SessionClock::default();
+    }
+    match sync_clock(device, quirks, zone, threshold).await {
+        Ok(sync) => SessionClock {
+            measured: sync.skew,
+            set_at: sync.written.then(|| hub_now(zone)),
+        },
+        Err(e) => {
+            tracing::warn!(address = %device.identity().address, "device clock not synchronised: {e}");
+            SessionClock::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -251,5 +317,39 @@ mod tests {
             .clock_characteristic(),
             uuid::DATE_TIME
         );
+    }
+
+    #[test]
+    fn measurements_after_the_clock_write_carry_no_skew() {
+        let set_at = civil::date(2026, 6, 1).at(12, 0, 0, 0);
+        let received = civil::date(2026, 6, 1).at(12, 0, 3, 0);
+        let hour = SignedDuration::from_hours(1);
+        let clock = SessionClock {
+            measured: Some(hour),
+            set_at: Some(set_at),
+        };
+        // Taken with the corrected clock, one second after the write.
+        let after = civil::date(2026, 6, 1).at(12, 0, 1, 0);
+        assert_eq!(
+            clock.skew_for(Some(after), received),
+            Some(SignedDuration::ZERO)
+        );
+        // Stored an hour ago by a clock an hour ahead: dated 12:00 minus a few seconds + 1 h.
+        let stored = civil::date(2026, 6, 1).at(12, 59, 50, 0);
+        assert_eq!(clock.skew_for(Some(stored), received), Some(hour));
+        // Behind: a stored measurement is dated before the write.
+        let behind = SessionClock {
+            measured: Some(-hour),
+            ..clock
+        };
+        let stored = civil::date(2026, 6, 1).at(10, 59, 0, 0);
+        assert_eq!(behind.skew_for(Some(stored), received), Some(-hour));
+        assert_eq!(behind.skew_for(None, received), Some(-hour));
+        // No write: the measured skew everywhere.
+        let unset = SessionClock {
+            measured: Some(hour),
+            set_at: None,
+        };
+        assert_eq!(unset.skew_for(Some(after), received), Some(hour));
     }
 }

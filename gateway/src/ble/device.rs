@@ -10,7 +10,6 @@ use futures::{Stream, StreamExt};
 use relais_protocol::device_information::{
     ManufacturerNameString, ModelNumberString, SerialNumberString, SystemId,
 };
-use relais_protocol::uuid;
 use serde::Serialize;
 
 use crate::ble::central::{full_uuid, short_uuid};
@@ -197,17 +196,3 @@ impl Device {
         .await
     }
 }
-
-/// Characteristics whose values [`crate::ble::listen`] subscribes to and decodes.
-pub const MEASUREMENT_CHARACTERISTICS: [u16; 10] = [
-    uuid::BLOOD_PRESSURE_MEASUREMENT,
-    uuid::INTERMEDIATE_CUFF_PRESSURE,
-    uuid::WEIGHT_MEASUREMENT,
-    uuid::BODY_COMPOSITION_MEASUREMENT,
-    uuid::TEMPERATURE_MEASUREMENT,
-    uuid::INTERMEDIATE_TEMPERATURE,
-    uuid::HEART_RATE_MEASUREMENT,
-    uuid::PLX_SPOT_CHECK_MEASUREMENT,
-    uuid::PLX_CONTINUOUS_MEASUREMENT,
-    uuid::CGM_MEASUREMENT,
-];

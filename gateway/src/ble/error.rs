@@ -31,6 +31,12 @@ pub enum BleError {
     /// The consumer refused a record; nothing after it was committed.
     #[error("the consumer refused record {0}")]
     Rejected(u16),
+    /// The consumer refused a measurement or did not answer in time.
+    #[error("the consumer refused a measurement")]
+    Refused,
+    /// The consumer stopped listening.
+    #[error("the consumer of the measurements is gone")]
+    ConsumerGone,
     /// The glucose meter refused the catch-up or it timed out.
     #[error("glucose catch-up aborted: {0:?}")]
     Aborted(crate::ble::glucose_session::AbortReason),

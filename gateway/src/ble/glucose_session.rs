@@ -16,6 +16,9 @@ use relais_protocol::glucose::{
 };
 use relais_protocol::racp::{OpCode, RacpRequest, RacpResponse, ResponseCode};
 use relais_protocol::{Characteristic as _, Quirks, uuid};
+use std::collections::HashMap;
+
+use crate::payload::{Payload, Record};
 
 /// What the session is fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,12 @@ pub enum Output {
     /// Write these bytes to the RACP (with response).
     WriteRacp(Vec<u8>),
     /// A new record to hand to the consumer; feed [`Input::Accepted`] once it is stored.
-    Record(Box<GlucoseRecord>),
+    Record {
+        /// The record, decoded.
+        record: Box<GlucoseRecord>,
+        /// The measurement and context values as received.
+        raw: Record,
+    },
     /// The transfer ended and every record was accepted.
     Done {
         /// The highest accepted sequence number (or the starting one when nothing was new).
@@ -86,6 +94,10 @@ pub struct GlucoseSession {
     unaccepted: usize,
     /// Notifications that did not decode, skipped.
     skipped: usize,
+    /// Values as received, by sequence number, until their record is handed over: the
+    /// store keeps the bytes, not a re-encoding.
+    raw_measurements: HashMap<u16, Vec<u8>>,
+    raw_contexts: HashMap<u16, Vec<u8>>,
 }
 
 impl GlucoseSession {
@@ -99,6 +111,8 @@ impl GlucoseSession {
             accepted: last_committed,
             unaccepted: 0,
             skipped: 0,
+            raw_measurements: HashMap::new(),
+            raw_contexts: HashMap::new(),
         }
     }
 
@@ -158,6 +172,8 @@ impl GlucoseSession {
         match uuid {
             uuid::GLUCOSE_MEASUREMENT => match GlucoseMeasurement::decode(value) {
                 Ok(decoded) => {
+                    self.raw_measurements
+                        .insert(decoded.value.sequence_number, value.to_vec());
                     for event in self.matcher.measurement(decoded.value) {
                         self.matched(event, out);
                     }
@@ -166,6 +182,8 @@ impl GlucoseSession {
             },
             uuid::GLUCOSE_MEASUREMENT_CONTEXT => match GlucoseMeasurementContext::decode(value) {
                 Ok(decoded) => {
+                    self.raw_contexts
+                        .insert(decoded.value.sequence_number, value.to_vec());
                     let event = self.matcher.context(decoded.value);
                     self.matched(event, out);
                 }
@@ -209,22 +227,40 @@ impl GlucoseSession {
     fn matched(&mut self, event: MatchEvent, out: &mut Vec<Output>) {
         match event {
             MatchEvent::Record(record) => self.record(record, out),
-            MatchEvent::OrphanContext(context) => tracing::debug!(
-                sequence = context.sequence_number,
-                "glucose context without its measurement, dropped"
-            ),
+            MatchEvent::OrphanContext(context) => {
+                self.raw_contexts.remove(&context.sequence_number);
+                tracing::debug!(
+                    sequence = context.sequence_number,
+                    "glucose context without its measurement, dropped"
+                );
+            }
         }
     }
 
     fn record(&mut self, record: GlucoseRecord, out: &mut Vec<Output>) {
         let sequence = record.measurement.sequence_number;
+        let measurement = self.raw_measurements.remove(&sequence);
+        let context = self.raw_contexts.remove(&sequence);
         if self.emitted.is_some_and(|e| sequence <= e) {
             tracing::debug!(sequence, "glucose record already handed over, dropped");
             return;
         }
         self.emitted = Some(sequence);
         self.unaccepted = self.unaccepted.saturating_add(1);
-        out.push(Output::Record(Box::new(record)));
+        let mut raw = Record::single(Payload::characteristic(
+            uuid::GLUCOSE_MEASUREMENT,
+            measurement.unwrap_or_default(),
+        ));
+        if record.context.is_some() {
+            raw.payloads.push(Payload::characteristic(
+                uuid::GLUCOSE_MEASUREMENT_CONTEXT,
+                context.unwrap_or_default(),
+            ));
+        }
+        out.push(Output::Record {
+            record: Box::new(record),
+            raw,
+        });
     }
 
     fn flush(&mut self, out: &mut Vec<Output>) {

@@ -4,23 +4,25 @@
 //! - [`central`]: the first adapter, scanning with the health-service filter, connecting.
 //! - [`device`]: a connected device, its identity (Device Information) and GATT helpers.
 //! - [`glucose_session`]: the glucose catch-up as a sans-I/O state machine.
-//! - [`glucose`]: its btleplug driver.
-//! - [`scale`]: weight measurement indications.
-//! - [`listen`]: every known measurement characteristic of a device, decoded.
+//! - [`assembler`]: notifications into measurements, as a sans-I/O state machine.
+//! - [`session`]: one device session (clock, subscriptions, catch-up, acceptance), the driver
+//!   of both.
+//! - [`supervisor`]: watching for devices, sessions with reconnection and backoff,
+//!   advertisement-only scales.
 //! - [`pairing`]: a BlueZ agent and `Device1.Pair` over D-Bus (btleplug cannot pair).
 //! - [`clock`]: device clock skew measurement and correction.
 //! - [`error`]: the typed errors.
 
+pub mod assembler;
 pub mod central;
 pub mod clock;
 pub mod device;
 pub mod error;
-pub mod glucose;
 pub mod glucose_session;
 pub mod kind;
-pub mod listen;
 pub mod pairing;
-pub mod scale;
+pub mod session;
+pub mod supervisor;
 
 pub use central::{Central, Seen};
 pub use device::{Device, Identity};

@@ -236,6 +236,16 @@ pub fn device_path(address: &str) -> Result<String, PairError> {
     ))
 }
 
+/// Whether BlueZ holds a bond with `address` (`Device1.Paired`, which btleplug does not
+/// expose); `None` when BlueZ cannot tell.
+pub async fn is_paired(conn: &Connection, address: &str) -> Option<bool> {
+    let path = device_path(address).ok()?;
+    let proxy = zbus::Proxy::new(conn, "org.bluez", path, "org.bluez.Device1")
+        .await
+        .ok()?;
+    proxy.get_property::<bool>("Paired").await.ok()
+}
+
 /// Maps a BlueZ error (name, message) of `Device1.Pair`.
 pub fn from_bluez(address: &str, name: &str, message: String) -> Result<Paired, PairError> {
     let short = name.strip_prefix("org.bluez.Error.").unwrap_or(name);

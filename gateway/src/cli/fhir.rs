@@ -8,12 +8,9 @@ use relais::fhir::{
     Pairing, ProfileFlavour,
 };
 use relais::hex::{parse_hex, parse_uuid16};
-use relais_protocol::glucose::{GlucoseMeasurement, GlucoseMeasurementContext, GlucoseRecord};
+use relais::payload::{Payload, PayloadError, Record};
 use relais_protocol::thermometer::TemperatureType;
-use relais_protocol::{
-    Characteristic, Quirks, Reading, ToReadings, blood_pressure, body_composition, cgm, heart_rate,
-    pulse_oximeter, thermometer, uuid, weight_scale,
-};
+use relais_protocol::{Quirks, Reading, uuid};
 use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
@@ -117,94 +114,31 @@ Examples:
       --system-id FE-ED-AB-AA-DE-AD-77-C5 --manufacturer ACME --model BP-1
   relais fhir 2A37 00 48 --received-at 2024-03-05T08:30:15+01:00 ...";
 
-/// The readings a measurement value yields, and the kind of device that sends it.
+/// The record of a measurement value (with its glucose context), its readings, and the kind of
+/// device that sends it.
 fn decode(
     uuid: u16,
     bytes: &[u8],
     quirks: Quirks,
     context: Option<&[u8]>,
 ) -> anyhow::Result<(DeviceKind, Vec<Reading>)> {
-    fn readings<T: Characteristic + ToReadings>(
-        bytes: &[u8],
-        quirks: Quirks,
-    ) -> anyhow::Result<Vec<Reading>> {
-        let decoded = T::decode_with(bytes, quirks).map_err(|e| anyhow!("{}: {e}", T::NAME))?;
-        Ok(decoded.value.readings().to_vec())
-    }
-    if context.is_some() && uuid != uuid::GLUCOSE_MEASUREMENT {
-        bail!("--context goes with a Glucose Measurement (2A18)");
-    }
-    Ok(match uuid {
-        uuid::BLOOD_PRESSURE_MEASUREMENT => (
-            DeviceKind::BloodPressureCuff,
-            readings::<blood_pressure::BloodPressureMeasurement>(bytes, quirks)?,
-        ),
-        uuid::INTERMEDIATE_CUFF_PRESSURE => (
-            DeviceKind::BloodPressureCuff,
-            readings::<blood_pressure::IntermediateCuffPressure>(bytes, quirks)?,
-        ),
-        uuid::WEIGHT_MEASUREMENT => (
-            DeviceKind::WeightScale,
-            readings::<weight_scale::WeightMeasurement>(bytes, quirks)?,
-        ),
-        uuid::BODY_COMPOSITION_MEASUREMENT => (
-            DeviceKind::BodyCompositionAnalyser,
-            readings::<body_composition::BodyCompositionMeasurement>(bytes, quirks)?,
-        ),
-        uuid::GLUCOSE_MEASUREMENT => {
-            let measurement = GlucoseMeasurement::decode_with(bytes, quirks)
-                .map_err(|e| anyhow!("{}: {e}", GlucoseMeasurement::NAME))?
-                .value;
-            let context = match context {
-                None => None,
-                Some(hex) => {
-                    let c = GlucoseMeasurementContext::decode_with(hex, quirks)
-                        .map_err(|e| anyhow!("{}: {e}", GlucoseMeasurementContext::NAME))?
-                        .value;
-                    if c.sequence_number != measurement.sequence_number {
-                        bail!(
-                            "the context is for sequence number {}, the measurement has {}",
-                            c.sequence_number,
-                            measurement.sequence_number
-                        );
-                    }
-                    Some(c)
-                }
-            };
-            let record = GlucoseRecord {
-                measurement,
-                context,
-            };
-            (DeviceKind::GlucoseMeter, record.readings().to_vec())
+    let mut record = Record::single(Payload::characteristic(uuid, bytes));
+    if let Some(context) = context {
+        if uuid != uuid::GLUCOSE_MEASUREMENT {
+            bail!("--context goes with a Glucose Measurement (2A18)");
         }
-        uuid::TEMPERATURE_MEASUREMENT => (
-            DeviceKind::Thermometer,
-            readings::<thermometer::TemperatureMeasurement>(bytes, quirks)?,
+        record.payloads.push(Payload::characteristic(
+            uuid::GLUCOSE_MEASUREMENT_CONTEXT,
+            context,
+        ));
+    }
+    match record.readings(quirks) {
+        Ok(readings) => Ok((record.device_kind(), readings)),
+        Err(PayloadError::NotAMeasurement(_)) => bail!(
+            "0x{uuid:04X} is not a measurement relais maps to FHIR (see `relais fhir --help`)"
         ),
-        uuid::INTERMEDIATE_TEMPERATURE => (
-            DeviceKind::Thermometer,
-            readings::<thermometer::IntermediateTemperature>(bytes, quirks)?,
-        ),
-        uuid::HEART_RATE_MEASUREMENT => (
-            DeviceKind::Generic,
-            readings::<heart_rate::HeartRateMeasurement>(bytes, quirks)?,
-        ),
-        uuid::PLX_SPOT_CHECK_MEASUREMENT => (
-            DeviceKind::PulseOximeter,
-            readings::<pulse_oximeter::PlxSpotCheckMeasurement>(bytes, quirks)?,
-        ),
-        uuid::PLX_CONTINUOUS_MEASUREMENT => (
-            DeviceKind::PulseOximeter,
-            readings::<pulse_oximeter::PlxContinuousMeasurement>(bytes, quirks)?,
-        ),
-        uuid::CGM_MEASUREMENT => (
-            DeviceKind::ContinuousGlucoseMonitor,
-            readings::<cgm::CgmMeasurement>(bytes, quirks)?,
-        ),
-        other => bail!(
-            "0x{other:04X} is not a measurement relais maps to FHIR (see `relais fhir --help`)"
-        ),
-    })
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn temperature_type(name: &str) -> anyhow::Result<TemperatureType> {

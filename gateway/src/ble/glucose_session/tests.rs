@@ -64,7 +64,7 @@ fn records(outputs: &[Output]) -> Vec<u16> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Record(r) => Some(r.measurement.sequence_number),
+            Output::Record { record, .. } => Some(record.measurement.sequence_number),
             _ => None,
         })
         .collect()
@@ -91,10 +91,21 @@ fn a_context_is_attached_to_its_measurement_and_done_waits_for_acceptance() {
         "held until its context"
     );
     let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT_CONTEXT, &context(1)));
-    let [Output::Record(record)] = out.as_slice() else {
+    let [Output::Record { record, raw }] = out.as_slice() else {
         panic!("{out:?}")
     };
     assert_eq!(record.context.unwrap().meal, Some(Meal::Fasting));
+    // The bytes as received travel with the record.
+    assert_eq!(
+        raw.payloads,
+        vec![
+            crate::payload::Payload::characteristic(
+                uuid::GLUCOSE_MEASUREMENT,
+                measurement(1, true)
+            ),
+            crate::payload::Payload::characteristic(uuid::GLUCOSE_MEASUREMENT_CONTEXT, context(1)),
+        ]
+    );
     let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(2, false)));
     assert_eq!(records(&out), vec![2]);
     // The report ends before the consumer accepted: no Done yet.
