@@ -209,7 +209,7 @@ impl Record {
                 uuid::PLX_CONTINUOUS_MEASUREMENT => single(readings_of::<
                     pulse_oximeter::PlxContinuousMeasurement,
                 >(bytes, quirks)),
-                uuid::CGM_MEASUREMENT => single(readings_of::<cgm::CgmMeasurement>(bytes, quirks)),
+                uuid::CGM_MEASUREMENT => cgm_readings(bytes, rest, quirks),
                 _ => Err(PayloadError::NotAMeasurement(first.origin)),
             },
             Origin::ServiceData(xiaomi::MiSmartScale::SERVICE_UUID) => {
@@ -262,6 +262,27 @@ fn glucose(bytes: &[u8], rest: &[Payload], quirks: Quirks) -> Result<Vec<Reading
     }
     .readings()
     .to_vec())
+}
+
+/// A CGM notification, timed from the session start time read at connection when there is one.
+fn cgm_readings(
+    bytes: &[u8],
+    rest: &[Payload],
+    quirks: Quirks,
+) -> Result<Vec<Reading>, PayloadError> {
+    let measurement = decode::<cgm::CgmMeasurement>(bytes, quirks)?;
+    let start = match rest {
+        [] => None,
+        [p] if p.origin == Origin::Characteristic(uuid::CGM_SESSION_START_TIME) => {
+            Some(decode::<cgm::CgmSessionStartTime>(&p.bytes, quirks)?)
+        }
+        _ => {
+            return Err(PayloadError::Mismatch(
+                "a CGM measurement is followed by at most its session start time",
+            ));
+        }
+    };
+    Ok(measurement.readings_since(start.as_ref()).collect())
 }
 
 /// A weight, merged with the body composition of the same weighing when one followed.

@@ -67,6 +67,8 @@ pub struct Assembler {
     body: Vec<Payload>,
     /// The last body composition packet ended its measurement.
     body_complete: bool,
+    /// A CGM's Session Start Time as read at connection: it times every CGM record.
+    cgm_session_start: Option<Payload>,
 }
 
 impl Assembler {
@@ -80,7 +82,13 @@ impl Assembler {
             weight: None,
             body: Vec::new(),
             body_complete: false,
+            cgm_session_start: None,
         }
+    }
+
+    /// The CGM Session Start Time (0x2AAA) value read at connection; CGM records carry it.
+    pub fn set_cgm_session_start(&mut self, bytes: Vec<u8>) {
+        self.cgm_session_start = Some(Payload::characteristic(uuid::CGM_SESSION_START_TIME, bytes));
     }
 
     /// True while half a weighing is held: the driver should flush after a short wait.
@@ -101,6 +109,11 @@ impl Assembler {
         match characteristic {
             uuid::WEIGHT_MEASUREMENT if self.combined_scale => self.weight_half(payload),
             uuid::BODY_COMPOSITION_MEASUREMENT => self.body_half(payload),
+            uuid::CGM_MEASUREMENT => {
+                let mut record = Record::single(payload);
+                record.payloads.extend(self.cgm_session_start.clone());
+                vec![self.checked(record.clone(), Assembled::Record(record))]
+            }
             _ => {
                 let record = Record::single(payload);
                 vec![self.checked(record.clone(), Assembled::Record(record))]

@@ -7,8 +7,10 @@
 //! records >= last + 1"). Measurements are paired with their contexts by
 //! [`ContextMatcher`]; records at or below the last committed sequence number, or already
 //! handed over, are dropped (dedup on the sequence number). The RACP response ends the
-//! transfer ("success" and "no records found" both count as done); a timeout sends the abort
-//! (`03 00`). [`Output::Done`] comes only once every handed-over record was accepted
+//! transfer ("success" and "no records found" both count as done; a measurement whose
+//! announced context never came is then handed over without it); a timeout sends the abort
+//! (`03 00`) and drops a measurement still waiting for its context, for the next catch-up
+//! to fetch whole. [`Output::Done`] comes only once every handed-over record was accepted
 //! ([`Input::Accepted`]), so the caller never commits a sequence number it has not stored.
 
 use relais_protocol::glucose::{
@@ -152,8 +154,9 @@ impl GlucoseSession {
             }
             (State::Draining, _) => {}
             (State::Transferring, Input::Timeout) => {
+                // A measurement still waiting for its context is not handed over: the next
+                // catch-up fetches it again, whole.
                 tracing::warn!("glucose catch-up timed out; aborting the RACP procedure");
-                self.flush(&mut out);
                 out.push(Output::WriteRacp(encode(RacpRequest::abort())));
                 self.state = State::Finished;
                 out.push(Output::Aborted {

@@ -175,6 +175,14 @@ pub async fn run(
             disconnected: false,
         },
     };
+    if device.has(uuid::CGM_SESSION_START_TIME) {
+        match device.read(uuid::CGM_SESSION_START_TIME).await {
+            Ok(bytes) => run.assembler.set_cgm_session_start(bytes),
+            Err(e) => {
+                tracing::warn!(address = %device.identity().address, "CGM session start time unreadable, records stay untimed: {e}");
+            }
+        }
+    }
     let mut notifications = device.notifications().await?;
     for &characteristic in &characteristics {
         device.subscribe(characteristic).await?;

@@ -85,6 +85,8 @@ pub struct Config {
     pub advert_memory: Duration,
     /// How often devices waiting for their retry are looked at again.
     pub tick: Duration,
+    /// How often a scan that could not start (adapter off) is tried again.
+    pub scan_retry: Duration,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             rest: Duration::from_secs(60),
             advert_memory: Duration::from_secs(24 * 3600),
             tick: Duration::from_secs(1),
+            scan_retry: Duration::from_secs(2),
         }
     }
 }
@@ -167,7 +170,8 @@ pub async fn run(
 ) -> Result<(), BleError> {
     let adapter = central.adapter().clone();
     let mut events = adapter.events().await?;
-    start_scan(&central).await;
+    let mut scanning = start_scan(&central).await;
+    let mut next_scan_try = Instant::now() + config.scan_retry;
     let mut devices: HashMap<String, DeviceState> = HashMap::new();
     let mut running: HashSet<String> = HashSet::new();
     let mut sessions: JoinSet<(String, Result<Outcome, BleError>)> = JoinSet::new();
@@ -183,6 +187,11 @@ pub async fn run(
         }
     }
     loop {
+        // An adapter that was off may be back: the scan powers it when rfkill allows.
+        if !scanning && Instant::now() >= next_scan_try {
+            scanning = start_scan(&central).await;
+            next_scan_try = Instant::now() + config.scan_retry;
+        }
         // Start what is due: known devices whose wait is over.
         let due: Vec<Seen> = devices
             .values()
@@ -230,9 +239,11 @@ pub async fn run(
                     CentralEvent::StateUpdate(state) => {
                         let powered = state == CentralState::PoweredOn;
                         send(&reports, Report::Status(Status::Adapter { powered })).await;
-                        if powered {
-                            // Discovery stops with the adapter; it is started again.
-                            start_scan(&central).await;
+                        // Discovery stops with the adapter and is started again with it.
+                        if !powered {
+                            scanning = false;
+                        } else if !scanning {
+                            scanning = start_scan(&central).await;
                         }
                     }
                     _ => {}
@@ -271,10 +282,14 @@ pub async fn run(
     Ok(())
 }
 
-async fn start_scan(central: &Central) {
-    if let Err(e) = central.adapter().start_scan(Central::health_filter()).await {
-        // The adapter may be off: its power-on event starts the scan again.
-        tracing::warn!("starting the scan failed: {e}");
+/// Starts discovery; `false` (logged) when the adapter refuses, to be tried again.
+async fn start_scan(central: &Central) -> bool {
+    match central.adapter().start_scan(Central::health_filter()).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("starting the scan failed (adapter off?): {e}");
+            false
+        }
     }
 }
 
