@@ -18,3 +18,4 @@ pub mod decode;
 pub mod fhir;
 pub mod hex;
 pub mod payload;
+pub mod store;
