@@ -17,5 +17,6 @@ pub mod ble;
 pub mod decode;
 pub mod fhir;
 pub mod hex;
+pub mod hub;
 pub mod payload;
 pub mod store;

@@ -29,16 +29,29 @@ enum Command {
     Listen(cli::listen::Args),
     /// Pair (bond) with a device, giving BlueZ the passkey it shows.
     Pair(cli::pair::Args),
+    /// Run the hub: watch the devices, store their readings, deliver them.
+    Run(cli::run::Args),
+    /// What the hub holds and still has to deliver.
+    Status(cli::status::Args),
+    /// The stored measurements (a member's, or the inbox).
+    Readings(cli::readings::Args),
+    /// The household: add members, map device users, assign inbox measurements.
+    Members(cli::members::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let result = match cli.command {
         Command::Decode(args) => cli::decode::run(&args),
         Command::Fhir(args) => cli::fhir::run(&args),
         Command::Scan(args) => cli::scan::run(&args),
         Command::Listen(args) => cli::listen::run(&args),
         Command::Pair(args) => cli::pair::run(&args),
+        Command::Run(args) => cli::run::run(&args),
+        Command::Status(args) => cli::status::run(&args),
+        Command::Readings(args) => cli::readings::run(&args),
+        Command::Members(args) => cli::members::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,4 +60,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs on stderr, `info` by default, `RELAIS_LOG` (or `RUST_LOG`) to change it.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAIS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -115,6 +115,8 @@ pub enum Status {
     Connected {
         /// Who.
         device: Identity,
+        /// What it is.
+        kind: DeviceKind,
     },
     /// A session ended.
     Ended {
@@ -333,6 +335,7 @@ async fn serve(
             &reports,
             Report::Status(Status::Connected {
                 device: device.identity().clone(),
+                kind,
             }),
         )
         .await;

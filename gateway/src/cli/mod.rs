@@ -2,8 +2,13 @@
 
 pub mod output;
 
+pub mod config_args;
 pub mod decode;
 pub mod fhir;
 pub mod listen;
+pub mod members;
 pub mod pair;
+pub mod readings;
+pub mod run;
 pub mod scan;
+pub mod status;

@@ -1,0 +1,350 @@
+//! The hub's configuration: a TOML file, each value overridable from the environment
+//! (`RELAIS_<SECTION>__<KEY>`) or the command line (`--set section.key=value`).
+//!
+//! The file is read from `--config`, else `$RELAIS_CONFIG`, else [`DEFAULT_PATH`] when it
+//! exists (no file: the defaults, which run the hub against simulated devices and the local MES
+//! sandbox). Errors say which key, where (file line and column, or which override) and what
+//! was expected; unknown keys are errors, so a typo never passes silently.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the configuration is looked for when none is named.
+pub const DEFAULT_PATH: &str = "/etc/relais/relais.toml";
+
+/// Environment variables starting with this override keys (`RELAIS_MES__BASE_URL`).
+pub const ENV_PREFIX: &str = "RELAIS_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The hub itself.
+    pub hub: HubSection,
+    /// Bluetooth.
+    pub ble: BleSection,
+    /// Mon espace santé.
+    pub mes: MesSection,
+}
+
+/// `[hub]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSection {
+    /// The SQLite database (created `0600`).
+    pub database: PathBuf,
+    /// IANA zone of the household: device clocks are set to it, MES times carry its offset.
+    pub time_zone: String,
+    /// The hub's OID (`meta.source`), a sub-OID of the partner's.
+    pub oid: String,
+    /// Profile URLs sent to MES: `ans`, `mes` or `ens`.
+    pub profiles: String,
+    /// Date live readings that carry no time (heart rate) with their reception time.
+    pub date_undated_live_readings: bool,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("relais.sqlite"),
+            time_zone: crate::fhir::DEFAULT_TIME_ZONE.to_owned(),
+            oid: "2.999.42.1.7".to_owned(),
+            profiles: "ans".to_owned(),
+            date_undated_live_readings: true,
+        }
+    }
+}
+
+/// `[ble]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BleSection {
+    /// Watch for devices (off: the hub only uploads and serves).
+    pub enabled: bool,
+    /// Only these addresses; empty: every health device in range.
+    pub only: Vec<String>,
+    /// Seconds a device is left alone after a successful session.
+    pub rest_seconds: u64,
+    /// Seconds a session waits for more after the last value.
+    pub linger_seconds: u64,
+    /// Longest retry delay after failed sessions, seconds.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for BleSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            only: Vec::new(),
+            rest_seconds: 60,
+            linger_seconds: 10,
+            max_backoff_seconds: 300,
+        }
+    }
+}
+
+/// `[mes]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MesSection {
+    /// Send readings to MES.
+    pub enabled: bool,
+    /// The pairing (OAuth2) server.
+    pub base_url: String,
+    /// The FHIR API Mesures base.
+    pub fhir_base_url: String,
+    /// The partner's client id.
+    pub client_id: String,
+    /// The partner's client secret.
+    pub client_secret: String,
+    /// Where MES sends the browser back after consent (served by the hub).
+    pub redirect_uri: String,
+    /// Longest delay between two attempts of a failing upload, seconds.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for MesSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base_url: "http://127.0.0.1:8800".to_owned(),
+            fhir_base_url: "http://127.0.0.1:8800/fhir".to_owned(),
+            client_id: "relais-hub".to_owned(),
+            client_secret: "relais-hub-secret".to_owned(),
+            redirect_uri: "http://127.0.0.1:8765/mes/callback".to_owned(),
+            max_backoff_seconds: 3600,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a value has the wrong type (the message shows the line).
+    #[error("in {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// toml's message: line, column, the line itself, what was expected.
+        message: String,
+    },
+    /// An override does not fit.
+    #[error("the override {key} (from {source_name}): {message}")]
+    Override {
+        /// The dotted key.
+        key: String,
+        /// `--set` or the environment variable.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// An override of one key: `section.key` and its value as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// Dotted key, `mes.base_url`.
+    pub key: String,
+    /// The value, read as TOML when it parses as such (numbers, booleans, arrays), else as a
+    /// string.
+    pub value: String,
+    /// Where it came from, for error messages.
+    pub source_name: String,
+}
+
+impl Override {
+    /// `key=value` from `--set`.
+    pub fn from_flag(text: &str) -> Result<Self, ConfigError> {
+        let (key, value) = text.split_once('=').ok_or_else(|| ConfigError::Override {
+            key: text.to_owned(),
+            source_name: "--set".into(),
+            message: "expected key=value, as in --set mes.enabled=false".into(),
+        })?;
+        Ok(Self {
+            key: key.trim().to_owned(),
+            value: value.to_owned(),
+            source_name: format!("--set {}", key.trim()),
+        })
+    }
+
+    /// The overrides in environment variables (`RELAIS_MES__BASE_URL=...` is `mes.base_url`);
+    /// `RELAIS_CONFIG` names the file and is not one.
+    pub fn from_env(vars: impl Iterator<Item = (String, String)>) -> Vec<Self> {
+        vars.filter_map(|(name, value)| {
+            let rest = name.strip_prefix(ENV_PREFIX)?;
+            if rest == "CONFIG" || !rest.contains("__") {
+                return None;
+            }
+            Some(Self {
+                key: rest.to_ascii_lowercase().replace("__", "."),
+                value,
+                source_name: name,
+            })
+        })
+        .collect()
+    }
+}
+
+impl Config {
+    /// The file to read: `explicit`, else `$RELAIS_CONFIG`, else [`DEFAULT_PATH`] when it
+    /// exists; `None`: the defaults.
+    pub fn locate(explicit: Option<&Path>, env_path: Option<PathBuf>) -> Option<PathBuf> {
+        explicit.map(Path::to_owned).or(env_path).or_else(|| {
+            Path::new(DEFAULT_PATH)
+                .exists()
+                .then(|| PathBuf::from(DEFAULT_PATH))
+        })
+    }
+
+    /// Reads the file (if any) and applies the overrides in order.
+    pub fn load(path: Option<&Path>, overrides: &[Override]) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_text(&text, path, overrides)
+    }
+
+    /// [`Config::load`] on text already read.
+    pub fn from_text(
+        text: &str,
+        path: Option<&Path>,
+        overrides: &[Override],
+    ) -> Result<Self, ConfigError> {
+        let file_error = |e: toml::de::Error| ConfigError::File {
+            path: path.map_or_else(|| PathBuf::from("<defaults>"), Path::to_owned),
+            message: e.to_string(),
+        };
+        // Checked as written first, so errors in the file point at its lines.
+        let config: Config = toml::from_str(text).map_err(file_error)?;
+        if overrides.is_empty() {
+            return Ok(config);
+        }
+        let mut table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        for o in overrides {
+            set(&mut table, o)?;
+            // Each override checked on its own, so an error names the one at fault.
+            Config::deserialize(table.clone()).map_err(|e| ConfigError::Override {
+                key: o.key.clone(),
+                source_name: o.source_name.clone(),
+                message: e.message().to_owned(),
+            })?;
+        }
+        Config::deserialize(table).map_err(|e| ConfigError::Override {
+            key: String::new(),
+            source_name: "overrides".into(),
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+fn set(table: &mut toml::Table, o: &Override) -> Result<(), ConfigError> {
+    let err = |message: &str| ConfigError::Override {
+        key: o.key.clone(),
+        source_name: o.source_name.clone(),
+        message: message.to_owned(),
+    };
+    let parts: Vec<&str> = o.key.split('.').collect();
+    let [sections @ .., last] = parts.as_slice() else {
+        return Err(err("empty key"));
+    };
+    if sections.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        return Err(err("expected section.key, as in mes.enabled"));
+    }
+    let mut current = table;
+    for section in sections {
+        let entry = current
+            .entry((*section).to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| err(&format!("{section} is not a section")))?;
+    }
+    // A value that reads as TOML keeps its type; anything else is a string.
+    let value = toml::from_str::<toml::Table>(&format!("v = {}", o.value))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(o.value.clone()));
+    current.insert((*last).to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_the_defaults() {
+        let config = Config::from_text("", None, &[]).unwrap();
+        assert_eq!(config, Config::default());
+        assert!(config.mes.enabled && config.ble.enabled);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line_the_key_and_what_is_expected() {
+        let text = "[hub]\ntime_zone = \"Europe/Paris\"\n\n[mes]\nenabled = \"yes\"\n";
+        let err = Config::from_text(text, Some(Path::new("relais.toml")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("relais.toml"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("enabled"), "{err}");
+        assert!(err.contains("expected a boolean"), "{err}");
+    }
+
+    #[test]
+    fn a_typo_is_an_error_not_a_default() {
+        let err = Config::from_text("[mes]\nbase_ulr = \"x\"\n", None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `base_ulr`"), "{err}");
+        assert!(
+            err.contains("base_url"),
+            "the expected keys are listed: {err}"
+        );
+    }
+
+    #[test]
+    fn overrides_from_flags_and_the_environment_win_over_the_file() {
+        let text = "[mes]\nenabled = true\nbase_url = \"http://file\"\n";
+        let env = Override::from_env(
+            [
+                ("RELAIS_MES__BASE_URL".to_owned(), "http://env".to_owned()),
+                ("RELAIS_CONFIG".to_owned(), "/x.toml".to_owned()),
+                ("PATH".to_owned(), "/bin".to_owned()),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(env.len(), 1);
+        let mut overrides = env;
+        overrides.push(Override::from_flag("mes.enabled=false").unwrap());
+        overrides.push(Override::from_flag("ble.only=[\"AA:BB:CC:DD:EE:FF\"]").unwrap());
+        let config = Config::from_text(text, None, &overrides).unwrap();
+        assert_eq!(config.mes.base_url, "http://env");
+        assert!(!config.mes.enabled);
+        assert_eq!(config.ble.only, ["AA:BB:CC:DD:EE:FF"]);
+    }
+
+    #[test]
+    fn a_bad_override_names_its_source() {
+        let o = Override::from_flag("ble.rest_seconds=soon").unwrap();
+        let err = Config::from_text("", None, &[o]).unwrap_err().to_string();
+        assert!(err.contains("--set ble.rest_seconds"), "{err}");
+        assert!(err.contains("expected u64"), "{err}");
+        assert!(Override::from_flag("no-equals").is_err());
+        let o = Override::from_flag("toplevel=1").unwrap();
+        assert!(Config::from_text("", None, &[o]).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The hub daemon: the BLE supervisor feeding the store, the store feeding the sinks.
+//!
+//! - [`config`]: the TOML configuration and its overrides.
+//! - [`ingest`]: measurements from the BLE layer committed in groups, acknowledged after.
+
+pub mod config;
+pub mod ingest;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ble::session::Plan;
+use crate::ble::supervisor::{self, Backoff};
+use crate::ble::{Central, Seen, clock};
+use crate::store::{Sink, Store};
+use config::Config;
+use ingest::{Ingested, SharedStore};
+
+/// The parts of a running hub other components (web UI, MQTT) attach to.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The store.
+    pub store: SharedStore,
+    /// Stops everything.
+    pub stop: CancellationToken,
+}
+
+/// Opens the store of `config`, with the sinks it enables.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut store = Store::open(&config.hub.database)
+        .with_context(|| format!("opening the database {}", config.hub.database.display()))?;
+    let mut sinks = Vec::new();
+    if config.mes.enabled {
+        sinks.push(Sink::Mes);
+    }
+    store.set_sinks(&sinks);
+    Ok(store)
+}
+
+/// The session plan for each device: the household's zone, the store's progress.
+fn planner(
+    config: &Config,
+    store: SharedStore,
+) -> anyhow::Result<impl supervisor::Planner + use<>> {
+    let zone = clock::zone(&config.hub.time_zone)?;
+    let only: Vec<String> = config
+        .ble
+        .only
+        .iter()
+        .map(|a| a.to_ascii_uppercase())
+        .collect();
+    let linger = Duration::from_secs(config.ble.linger_seconds);
+    Ok(move |seen: &Seen| {
+        if !only.is_empty() && !only.contains(&seen.address.to_ascii_uppercase()) {
+            return None;
+        }
+        let mut plan = Plan::new(zone.clone());
+        plan.linger = linger;
+        // Read at each session: the store knows what was committed, whatever the last session
+        // did.
+        plan.last_glucose_sequence = match store.lock() {
+            Ok(store) => match store.last_glucose_sequence(&seen.address) {
+                Ok(last) => last,
+                Err(e) => {
+                    tracing::error!(address = %seen.address, "progress unreadable, device skipped: {e}");
+                    return None;
+                }
+            },
+            Err(_) => return None,
+        };
+        Some(plan)
+    })
+}
+
+/// Runs the hub until `stop` is cancelled: the BLE supervisor (when enabled) feeding the
+/// store; `on_ingest` hears about commits and statuses.
+pub async fn run(
+    config: &Config,
+    store: SharedStore,
+    stop: CancellationToken,
+    on_ingest: Option<mpsc::Sender<Ingested>>,
+) -> anyhow::Result<()> {
+    let (reports, received) = mpsc::channel(1024);
+    let ingest = tokio::spawn(ingest::run(Arc::clone(&store), received, on_ingest));
+    let mut tasks = Vec::new();
+    if config.ble.enabled {
+        let central = Arc::new(
+            Central::first_adapter()
+                .await
+                .context("opening the Bluetooth adapter (is bluetoothd running?)")?,
+        );
+        let supervisor_config = supervisor::Config {
+            backoff: Backoff {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(config.ble.max_backoff_seconds.max(2)),
+            },
+            rest: Duration::from_secs(config.ble.rest_seconds),
+            ..supervisor::Config::default()
+        };
+        let planner = planner(config, Arc::clone(&store))?;
+        let stopped = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = supervisor::run(
+                central,
+                supervisor_config,
+                Arc::new(planner),
+                reports,
+                stopped.cancelled_owned(),
+            )
+            .await
+            {
+                tracing::error!("the BLE supervisor stopped: {e}");
+            }
+        }));
+    } else {
+        drop(reports);
+    }
+    stop.cancelled().await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    // The supervisor's end closes the reports; ingest commits what it holds and returns.
+    let _ = ingest.await;
+    Ok(())
+}
+
+/// A store shared by the hub's tasks.
+pub fn shared(store: Store) -> SharedStore {
+    Arc::new(Mutex::new(store))
+}
