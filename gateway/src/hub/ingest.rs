@@ -58,10 +58,55 @@ pub enum Ingested {
     Report(Arc<Status>),
 }
 
-struct Pending {
-    delivery: Delivery,
-    accepted: oneshot::Sender<bool>,
-    arrived: Instant,
+/// Measurements waiting for their commit, and their sessions' acceptances, in order.
+#[derive(Default)]
+struct Batch {
+    deliveries: Vec<Delivery>,
+    acceptances: Vec<oneshot::Sender<bool>>,
+    oldest: Option<Instant>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    fn accept_all(&mut self) {
+        for accepted in self.acceptances.drain(..) {
+            // A session that gave up waiting is gone; the measurement is stored anyway.
+            let _ = accepted.send(true);
+        }
+        self.deliveries.clear();
+        self.oldest = None;
+    }
+}
+
+/// Commits the batch's deliveries; they come back either way (kept for a retry on failure).
+async fn commit(
+    store: &SharedStore,
+    deliveries: Vec<Delivery>,
+) -> (Vec<Delivery>, Result<Vec<Committed>, StoreError>) {
+    let store = Arc::clone(store);
+    let joined = tokio::task::spawn_blocking(move || {
+        let result = match store.lock() {
+            Ok(mut store) => store.commit(&deliveries),
+            Err(_) => Err(StoreError::Invalid("the store lock is poisoned".into())),
+        };
+        (deliveries, result)
+    })
+    .await;
+    match joined {
+        Ok(done) => done,
+        // The blocking task cannot be cancelled; a panic in it lost the batch's copy.
+        Err(e) => (
+            Vec::new(),
+            Err(StoreError::Invalid(format!("store task: {e}"))),
+        ),
+    }
 }
 
 /// Consumes the supervisor's reports until they end, committing measurements. Statuses are
@@ -78,7 +123,7 @@ pub async fn run(
             tracing::debug!("ingest notification dropped (nobody listening or too slow)");
         }
     };
-    let mut batch: Vec<Pending> = Vec::new();
+    let mut batch = Batch::default();
     let mut retry_delay = Duration::from_millis(100);
     loop {
         if batch.is_empty() {
@@ -96,24 +141,22 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
-        let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
-        let oldest = batch.iter().map(|p| p.arrived).min();
-        match with_store(&store, move |s| s.commit(&deliveries)).await {
+        let (deliveries, result) = commit(&store, std::mem::take(&mut batch.deliveries)).await;
+        batch.deliveries = deliveries;
+        match result {
             Ok(results) => {
                 let duplicates = results
                     .iter()
                     .filter(|r| matches!(r, Committed::Duplicate { .. }))
                     .count();
                 let stored = results.len().saturating_sub(duplicates);
-                for pending in batch.drain(..) {
-                    // A session that gave up waiting is gone; the measurement is stored anyway.
-                    let _ = pending.accepted.send(true);
-                }
+                let took = batch.oldest.map_or(Duration::ZERO, |t| t.elapsed());
+                batch.accept_all();
                 retry_delay = Duration::from_millis(100);
                 notify(Ingested::Committed {
                     stored,
                     duplicates,
-                    took: oldest.map_or(Duration::ZERO, |t| t.elapsed()),
+                    took,
                 });
             }
             Err(e) => {
@@ -129,32 +172,25 @@ pub async fn run(
     }
     // The reports ended (the hub stops): what is still held is committed once more.
     if !batch.is_empty() {
-        let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
-        if let Err(e) = with_store(&store, move |s| s.commit(&deliveries)).await {
+        let (deliveries, result) = commit(&store, std::mem::take(&mut batch.deliveries)).await;
+        if let Err(e) = result {
             tracing::error!(
-                lost = batch.len(),
+                lost = deliveries.len(),
                 "measurements not committed at shutdown: {e}"
             );
         } else {
-            for pending in batch.drain(..) {
-                let _ = pending.accepted.send(true);
-            }
+            batch.accept_all();
         }
     }
 }
 
-async fn take(
-    report: Report,
-    batch: &mut Vec<Pending>,
-    store: &SharedStore,
-    notify: &impl Fn(Ingested),
-) {
+async fn take(report: Report, batch: &mut Batch, store: &SharedStore, notify: &impl Fn(Ingested)) {
     match report {
-        Report::Session(Event::Measurement { delivery, accepted }) => batch.push(Pending {
-            delivery: *delivery,
-            accepted,
-            arrived: Instant::now(),
-        }),
+        Report::Session(Event::Measurement { delivery, accepted }) => {
+            batch.deliveries.push(*delivery);
+            batch.acceptances.push(accepted);
+            batch.oldest.get_or_insert_with(Instant::now);
+        }
         Report::Session(Event::Skipped {
             address,
             characteristic,

@@ -36,7 +36,7 @@ pub(crate) fn upsert(
     clock_skew_ms: Option<i64>,
 ) -> Result<i64, StoreError> {
     let now = now_text();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO devices (address, kind, name, manufacturer, model, serial, system_id,
          clock_skew_ms, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
          ON CONFLICT (address) DO UPDATE SET kind = excluded.kind,
@@ -44,7 +44,8 @@ pub(crate) fn upsert(
          model = ifnull(excluded.model, model), serial = ifnull(excluded.serial, serial),
          system_id = ifnull(excluded.system_id, system_id),
          clock_skew_ms = ifnull(excluded.clock_skew_ms, clock_skew_ms), last_seen = excluded.last_seen",
-        params![
+    )?
+    .execute(params![
             identity.address,
             kind.as_str(),
             identity.name,
@@ -54,13 +55,10 @@ pub(crate) fn upsert(
             identity.system_id,
             clock_skew_ms,
             now
-        ],
-    )?;
-    Ok(tx.query_row(
-        "SELECT id FROM devices WHERE address = ?1",
-        [&identity.address],
-        |r| r.get(0),
-    )?)
+        ])?;
+    Ok(tx
+        .prepare_cached("SELECT id FROM devices WHERE address = ?1")?
+        .query_row([&identity.address], |r| r.get(0))?)
 }
 
 impl Store {

@@ -2,10 +2,12 @@
 //! measurements no member is mapped for, and assignment.
 //!
 //! A measurement is stored as the device sent it ([`Record`]: the bytes, and the quirks they
-//! decode with), with the decoded form and the readings beside it for reading back without
-//! decoding. Its dedup key is a hash of the device address and the bytes: a scale that indicates
+//! decode with), with its readings beside it (the decoded, normalised form) for lists and
+//! charts without decoding; `relais decode` shows everything else in the bytes. Its dedup key is a hash of the device address and the bytes: a scale that indicates
 //! the same stored weighing again after a dropped link, or a meter that sends a record twice,
 //! adds nothing.
+
+use std::collections::HashMap;
 
 use relais_protocol::{DeviceTime, Quirks, Reading, ReadingValue};
 use rusqlite::{OptionalExtension as _, params};
@@ -96,10 +98,18 @@ fn quirks_from(names: &[String]) -> Quirks {
     quirks
 }
 
-/// The dedup key of a delivery: device address and bytes.
-pub fn dedup_key(address: &str, record: &Record) -> String {
+/// The dedup key of a delivery, 16 bytes: who, when, which, what.
+///
+/// The same bytes from the same device always give the same key. Its layout keeps a device's
+/// new measurements next to each other in the key's index (they arrive in time and sequence
+/// order), so a commit touches a few index pages instead of one per measurement: 4 bytes of a
+/// hash of the address, 6 of the device time in seconds (0 when undated), 2 of the sequence
+/// number (0 when none), then 4 of a SHA-256 of the address and the bytes.
+pub fn dedup_key(address: &str, record: &Record, readings: &[Reading]) -> [u8; 16] {
+    let address = address.to_ascii_uppercase();
+    let device = Sha256::digest(address.as_bytes());
     let mut hash = Sha256::new();
-    hash.update(address.to_ascii_uppercase().as_bytes());
+    hash.update(address.as_bytes());
     for payload in &record.payloads {
         let (tag, uuid) = match payload.origin {
             Origin::Characteristic(u) => (b'c', u),
@@ -114,7 +124,25 @@ pub fn dedup_key(address: &str, record: &Record) -> String {
         );
         hash.update(&payload.bytes);
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let content = hash.finalize();
+    let seconds = readings
+        .first()
+        .and_then(|r| r.time.known())
+        .and_then(|t| jiff::tz::TimeZone::UTC.to_timestamp(t).ok())
+        .map_or(0i64, |t| t.as_second().max(0));
+    let sequence = readings.iter().find_map(|r| r.sequence_number).unwrap_or(0);
+    let mut key = [0u8; 16];
+    let parts = device
+        .iter()
+        .copied()
+        .take(4)
+        .chain(seconds.to_be_bytes().into_iter().skip(2))
+        .chain(sequence.to_be_bytes())
+        .chain(content.iter().copied().take(4));
+    for (k, b) in key.iter_mut().zip(parts) {
+        *k = b;
+    }
+    key
 }
 
 fn primary(readings: &[Reading]) -> (Option<String>, Option<f64>, Option<String>) {
@@ -135,20 +163,6 @@ fn primary(readings: &[Reading]) -> (Option<String>, Option<f64>, Option<String>
         _ => None,
     };
     (kind, value, measured_at)
-}
-
-fn decoded(record: &Record, quirks: Quirks) -> serde_json::Value {
-    record
-        .payloads
-        .iter()
-        .map(|p| {
-            let result = match p.origin {
-                Origin::Characteristic(u) => crate::decode::characteristic(u, &p.bytes, quirks),
-                Origin::ServiceData(u) => crate::decode::service_data(u, &p.bytes, quirks),
-            };
-            result.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
-        })
-        .collect()
 }
 
 /// The member whose last weight is within 5 % of `kilograms`, the closest one.
@@ -179,6 +193,7 @@ pub(crate) fn assign_in(
     tx: &rusqlite::Connection,
     id: i64,
     member: MemberId,
+    sinks: &[Sink],
 ) -> Result<(), StoreError> {
     let changed = tx.execute(
         "UPDATE measurements SET member_id = ?2, suggested_member_id = NULL
@@ -196,7 +211,9 @@ pub(crate) fn assign_in(
         |r| r.get(0),
     )?;
     let count = serde_json::from_str::<Vec<serde_json::Value>>(&readings)?.len();
-    outbox::enqueue(tx, Sink::Mes, id, count, Some(member))?;
+    if sinks.contains(&Sink::Mes) {
+        outbox::enqueue(tx, Sink::Mes, id, count, Some(member))?;
+    }
     // Rows other sinks took while it was unassigned follow it.
     tx.execute(
         "UPDATE outbox SET member_id = ?2 WHERE measurement_id = ?1 AND state = 'pending'",
@@ -213,10 +230,7 @@ impl Store {
     pub fn commit(&mut self, batch: &[Delivery]) -> Result<Vec<Committed>, StoreError> {
         let sinks = self.sinks.clone();
         let tx = self.conn_mut().transaction()?;
-        let mut out = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            out.push(commit_one(&tx, delivery, &sinks)?);
-        }
+        let out = commit_batch(&tx, batch, &sinks)?;
         tx.commit()?;
         Ok(out)
     }
@@ -224,8 +238,9 @@ impl Store {
     /// Assigns a measurement waiting in the inbox to `member` (the user confirmed it).
     pub fn assign(&mut self, id: MeasurementId, member: MemberId) -> Result<(), StoreError> {
         self.member(member)?;
+        let sinks = self.sinks.clone();
         let tx = self.conn_mut().transaction()?;
-        assign_in(&tx, id.0, member)?;
+        assign_in(&tx, id.0, member, &sinks)?;
         audit::record(
             &tx,
             "measurement_assigned",
@@ -348,65 +363,142 @@ impl Store {
     }
 }
 
+/// What a delivery becomes before the transaction: the CPU work (hashing, JSON) is done outside
+/// it, so the write lock is held for the writes only.
+struct Prepared<'a> {
+    delivery: &'a Delivery,
+    key: [u8; 16],
+    record: String,
+    quirks: String,
+    readings: String,
+    user: Option<u8>,
+    kind: Option<String>,
+    value: Option<f64>,
+    measured_at: Option<String>,
+    skew_ms: Option<i64>,
+}
+
+fn prepare(delivery: &Delivery) -> Result<Prepared<'_>, StoreError> {
+    let (kind, value, measured_at) = primary(&delivery.readings);
+    Ok(Prepared {
+        delivery,
+        key: dedup_key(
+            &delivery.device.address,
+            &delivery.record,
+            &delivery.readings,
+        ),
+        record: serde_json::to_string(&delivery.record)?,
+        quirks: serde_json::to_string(&quirk_names(delivery.quirks))?,
+        readings: serde_json::to_string(&delivery.readings)?,
+        user: delivery.readings.iter().find_map(|r| r.user),
+        kind,
+        value,
+        measured_at,
+        skew_ms: delivery
+            .clock_skew
+            .map(|s| i64::try_from(s.as_millis()).unwrap_or(i64::MAX)),
+    })
+}
+
+/// Per-batch caches: a device is upserted, and its users looked up, once per batch.
+#[derive(Default)]
+struct BatchCache {
+    devices: HashMap<String, i64>,
+    members: HashMap<(i64, i64), Option<MemberId>>,
+    /// Highest glucose sequence number per meter.
+    sequences: HashMap<i64, u16>,
+}
+
+fn commit_batch(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &[Delivery],
+    sinks: &[Sink],
+) -> Result<Vec<Committed>, StoreError> {
+    let prepared: Vec<Prepared<'_>> = batch.iter().map(prepare).collect::<Result<_, _>>()?;
+    let mut cache = BatchCache::default();
+    let mut out = Vec::with_capacity(batch.len());
+    for p in &prepared {
+        out.push(commit_one(tx, p, sinks, &mut cache)?);
+    }
+    let mut stmt = tx.prepare_cached(
+        "UPDATE devices SET last_glucose_sequence = max(ifnull(last_glucose_sequence, -1), ?2)
+         WHERE id = ?1",
+    )?;
+    for (device, sequence) in cache.sequences {
+        stmt.execute(params![device, i64::from(sequence)])?;
+    }
+    Ok(out)
+}
+
 fn commit_one(
     tx: &rusqlite::Transaction<'_>,
-    delivery: &Delivery,
+    p: &Prepared<'_>,
     sinks: &[Sink],
+    cache: &mut BatchCache,
 ) -> Result<Committed, StoreError> {
-    let skew_ms = delivery
-        .clock_skew
-        .map(|s| i64::try_from(s.as_millis()).unwrap_or(i64::MAX));
-    let device = devices::upsert(tx, &delivery.device, delivery.kind, skew_ms)?;
-    let key = dedup_key(&delivery.device.address, &delivery.record);
-    if let Some(id) = tx
-        .query_row(
-            "SELECT id FROM measurements WHERE dedup_key = ?1",
-            [&key],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
-    {
-        return Ok(Committed::Duplicate {
-            id: MeasurementId(id),
-        });
-    }
-    let user = delivery.readings.iter().find_map(|r| r.user);
-    let member: Option<MemberId> = tx
-        .query_row(
-            "SELECT member_id FROM device_users WHERE device_id = ?1 AND user_index = ?2",
-            params![device, user.map_or(-1, i64::from)],
-            |r| r.get(0),
-        )
-        .optional()?
-        .map(MemberId);
-    let (kind, value, measured_at) = primary(&delivery.readings);
-    let suggested = match (member, kind.as_deref(), value) {
+    let delivery = p.delivery;
+    let device = match cache.devices.get(&delivery.device.address) {
+        Some(&id) => id,
+        None => {
+            let id = devices::upsert(tx, &delivery.device, delivery.kind, p.skew_ms)?;
+            cache.devices.insert(delivery.device.address.clone(), id);
+            id
+        }
+    };
+    let user_index = p.user.map_or(-1, i64::from);
+    let member = match cache.members.get(&(device, user_index)) {
+        Some(&m) => m,
+        None => {
+            let m = tx
+                .prepare_cached(
+                    "SELECT member_id FROM device_users WHERE device_id = ?1 AND user_index = ?2",
+                )?
+                .query_row(params![device, user_index], |r| r.get(0))
+                .optional()?
+                .map(MemberId);
+            cache.members.insert((device, user_index), m);
+            m
+        }
+    };
+    let suggested = match (member, p.kind.as_deref(), p.value) {
         (None, Some("body_weight"), Some(kg)) => suggest_by_weight(tx, kg)?,
         _ => None,
     };
-    tx.execute(
-        "INSERT INTO measurements (device_id, member_id, suggested_member_id, user_index, record,
-         quirks, decoded, readings, primary_kind, primary_value, measured_at, received_at,
-         clock_skew_ms, dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-         ?13, ?14)",
-        params![
-            device,
-            member.map(|m| m.0),
-            suggested.map(|m| m.0),
-            user.map(i64::from),
-            serde_json::to_string(&delivery.record)?,
-            serde_json::to_string(&quirk_names(delivery.quirks))?,
-            serde_json::to_string(&decoded(&delivery.record, delivery.quirks))?,
-            serde_json::to_string(&delivery.readings)?,
-            kind,
-            value,
-            measured_at,
-            delivery.received_at.to_string(),
-            skew_ms,
-            key
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
+    // One statement both inserts and detects a duplicate: no row comes back for a known key.
+    let inserted: Option<i64> = tx
+        .prepare_cached(
+            "INSERT INTO measurements (device_id, member_id, suggested_member_id, user_index,
+             record, quirks, readings, primary_kind, primary_value, measured_at, received_at,
+             clock_skew_ms, dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+             ?12, ?13) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        )?
+        .query_row(
+            params![
+                device,
+                member.map(|m| m.0),
+                suggested.map(|m| m.0),
+                p.user.map(i64::from),
+                p.record,
+                p.quirks,
+                p.readings,
+                p.kind,
+                p.value,
+                p.measured_at,
+                delivery.received_at.to_string(),
+                p.skew_ms,
+                p.key
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = inserted else {
+        let id = tx
+            .prepare_cached("SELECT id FROM measurements WHERE dedup_key = ?1")?
+            .query_row([&p.key], |r| r.get::<_, i64>(0))?;
+        return Ok(Committed::Duplicate {
+            id: MeasurementId(id),
+        });
+    };
     for &sink in sinks {
         // MES takes only what belongs to someone; other sinks publish the inbox too.
         if sink == Sink::Mes && member.is_none() {
@@ -421,11 +513,8 @@ fn commit_one(
         .max();
     if let (Some(sequence), crate::ble::kind::DeviceKind::GlucoseMeter) = (sequence, delivery.kind)
     {
-        tx.execute(
-            "UPDATE devices SET last_glucose_sequence = max(ifnull(last_glucose_sequence, -1), ?2)
-             WHERE id = ?1",
-            params![device, i64::from(sequence)],
-        )?;
+        let best = cache.sequences.entry(device).or_insert(sequence);
+        *best = (*best).max(sequence);
     }
     Ok(Committed::Stored {
         id: MeasurementId(id),

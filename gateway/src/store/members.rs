@@ -194,6 +194,7 @@ impl Store {
             .device_id(address)?
             .ok_or_else(|| StoreError::NotFound(format!("no device {address} known yet")))?;
         let index = user_index.map_or(-1, i64::from);
+        let sinks = self.sinks.clone();
         let tx = self.conn_mut().transaction()?;
         tx.execute(
             "INSERT INTO device_users (device_id, user_index, member_id) VALUES (?1, ?2, ?3)
@@ -216,7 +217,7 @@ impl Store {
             rows.collect::<Result<_, _>>()?
         };
         for id in &waiting {
-            crate::store::measurements::assign_in(&tx, *id, member)?;
+            crate::store::measurements::assign_in(&tx, *id, member, &sinks)?;
         }
         tx.commit()?;
         Ok(waiting.len())

@@ -64,19 +64,19 @@ const STEPS: &[&str] = &[
         user_index INTEGER,
         record TEXT NOT NULL,
         quirks TEXT NOT NULL,
-        decoded TEXT NOT NULL,
         readings TEXT NOT NULL,
         primary_kind TEXT,
         primary_value REAL,
         measured_at TEXT,
         received_at TEXT NOT NULL,
         clock_skew_ms INTEGER,
-        dedup_key TEXT NOT NULL UNIQUE
+        dedup_key BLOB NOT NULL UNIQUE
     ) STRICT;
     CREATE INDEX measurements_member ON measurements(member_id, id);
     CREATE INDEX measurements_inbox ON measurements(id) WHERE member_id IS NULL;
 
     -- One row per reading and sink; reading_index is the reading's place in the measurement.
+    -- Rows are added once, when a measurement is committed or leaves the inbox.
     CREATE TABLE outbox (
         id INTEGER PRIMARY KEY,
         sink TEXT NOT NULL,
@@ -87,8 +87,7 @@ const STEPS: &[&str] = &[
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at TEXT,
         last_error TEXT,
-        done_at TEXT,
-        UNIQUE (sink, measurement_id, reading_index)
+        done_at TEXT
     ) STRICT;
     CREATE INDEX outbox_queue ON outbox(sink, state, member_id, id);
 

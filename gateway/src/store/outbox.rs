@@ -75,8 +75,7 @@ pub(crate) fn enqueue(
     member: Option<MemberId>,
 ) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO outbox (sink, measurement_id, reading_index, member_id) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (sink, measurement_id, reading_index) DO NOTHING",
+        "INSERT INTO outbox (sink, measurement_id, reading_index, member_id) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for index in 0..readings {
         stmt.execute(params![
