@@ -17,4 +17,5 @@ pub mod ble;
 pub mod decode;
 pub mod fhir;
 pub mod hex;
+pub mod mes;
 pub mod payload;
