@@ -39,7 +39,7 @@ use crate::fhir;
 
 /// The OpenID Connect field of the token response.
 #[derive(Clone, Deserialize, Serialize)]
-pub struct IdTokenField {
+struct IdTokenField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
 }
@@ -222,7 +222,7 @@ impl PairingError {
 /// Failures of the HTTP adapter given to `oauth2`. 429 and 5xx answers are errors here, so
 /// they come back as transport failures (retry) rather than as unparseable OAuth bodies.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+enum HttpError {
     #[error("{0}")]
     Transport(#[from] reqwest::Error),
     #[error("HTTP {status}")]
@@ -600,5 +600,6 @@ mod tests {
         assert_eq!(query["client_id"], "relais-hub");
         assert!(query.contains_key("nonce"));
         assert!(!format!("{pending:?}").contains(pending.pkce_verifier()));
+        assert!(!format!("{client:?}").contains("relais-hub-secret"));
     }
 }
