@@ -1,8 +1,12 @@
 //! relais: the hub daemon and its command-line tools.
 //!
-//! For now it holds the byte-level tools device makers use: [`decode`] turns a characteristic
-//! value or an advertisement into the JSON contract documented in the README. [`ble`] is the
-//! Bluetooth LE layer (scan, connect, glucose catch-up, scale, generic listening) over btleplug.
+//! - [`decode`]: any characteristic value or advertisement as the JSON contract of the README.
+//! - [`payload`]: a measurement as received, and the readings it yields.
+//! - [`ble`]: the Bluetooth LE layer over btleplug (sessions, supervisor, pairing).
+//! - [`fhir`]: readings mapped to the Bundles of MES API Mesure.
+//! - [`store`]: the hub's SQLite database.
+//! - [`mes`]: the MES client (pairing, upload).
+//! - [`hub`]: the daemon wiring them together.
 #![cfg_attr(
     test,
     allow(
@@ -18,5 +22,6 @@ pub mod decode;
 pub mod fhir;
 pub mod hex;
 pub mod hub;
+pub mod mes;
 pub mod payload;
 pub mod store;
