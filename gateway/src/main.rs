@@ -37,6 +37,8 @@ enum Command {
     Readings(cli::readings::Args),
     /// The household: add members, map device users, assign inbox measurements.
     Members(cli::members::Args),
+    /// Link a member's Mon espace santé account (prints the address to open).
+    LinkMes(cli::link_mes::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run(&args),
         Command::Readings(args) => cli::readings::run(&args),
         Command::Members(args) => cli::members::run(&args),
+        Command::LinkMes(args) => cli::link_mes::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod output;
 pub mod config_args;
 pub mod decode;
 pub mod fhir;
+pub mod link_mes;
 pub mod listen;
 pub mod members;
 pub mod pair;

@@ -98,10 +98,14 @@ pub struct MesSection {
     pub client_id: String,
     /// The partner's client secret.
     pub client_secret: String,
-    /// Where MES sends the browser back after consent (served by the hub).
+    /// Where MES sends the browser back after consent: a loopback address `relais link-mes`
+    /// listens on (without a port, any free one).
     pub redirect_uri: String,
-    /// Longest delay between two attempts of a failing upload, seconds.
+    /// Longest delay between two attempts of a failing upload, seconds (jitter may add as
+    /// much again).
     pub max_backoff_seconds: u64,
+    /// Seconds an HTTP request to MES may take.
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for MesSection {
@@ -112,9 +116,51 @@ impl Default for MesSection {
             fhir_base_url: "http://127.0.0.1:8800/fhir".to_owned(),
             client_id: "relais-hub".to_owned(),
             client_secret: "relais-hub-secret".to_owned(),
-            redirect_uri: "http://127.0.0.1:8765/mes/callback".to_owned(),
-            max_backoff_seconds: 3600,
+            redirect_uri: "http://127.0.0.1/mes/callback".to_owned(),
+            max_backoff_seconds: 900,
+            request_timeout_seconds: 30,
         }
+    }
+}
+
+impl MesSection {
+    /// The MES client's configuration.
+    pub fn client(&self) -> crate::mes::MesConfig {
+        crate::mes::MesConfig {
+            fhir_base_url: Some(self.fhir_base_url.clone()),
+            client_id: self.client_id.clone(),
+            client_secret: crate::mes::config::Secret::new(self.client_secret.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            request_timeout_secs: self.request_timeout_seconds,
+            ..crate::mes::MesConfig::for_base_url(&self.base_url)
+        }
+    }
+
+    /// The upload loop's retry delays.
+    pub fn retry(&self) -> crate::mes::RetryPolicy {
+        crate::mes::RetryPolicy {
+            max_delay: std::time::Duration::from_secs(self.max_backoff_seconds.max(1)),
+            ..crate::mes::RetryPolicy::default()
+        }
+    }
+}
+
+impl HubSection {
+    /// What the FHIR mapping needs of the hub.
+    pub fn fhir(&self) -> Result<crate::fhir::HubSettings, String> {
+        Ok(crate::fhir::HubSettings {
+            source: self
+                .oid
+                .parse()
+                .map_err(|e| format!("hub.oid {}: {e}", self.oid))?,
+            profiles: self
+                .profiles
+                .parse()
+                .map_err(|e| format!("hub.profiles {}: {e}", self.profiles))?,
+            time_zone: jiff::tz::TimeZone::get(&self.time_zone)
+                .map_err(|e| format!("hub.time_zone {}: {e}", self.time_zone))?,
+            use_reception_time_for_undated: self.date_undated_live_readings,
+        })
     }
 }
 

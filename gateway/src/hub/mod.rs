@@ -2,9 +2,13 @@
 //!
 //! - [`config`]: the TOML configuration and its overrides.
 //! - [`ingest`]: measurements from the BLE layer committed in groups, acknowledged after.
+//! - [`upload`]: the MES upload loop.
+//! - [`clock`]: time for retries, real or virtual.
 
+pub mod clock;
 pub mod config;
 pub mod ingest;
+pub mod upload;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ble::session::Plan;
 use crate::ble::supervisor::{self, Backoff};
-use crate::ble::{Central, Seen, clock};
+use crate::ble::{Central, Seen};
 use crate::store::{Sink, Store};
 use config::Config;
 use ingest::{Ingested, SharedStore};
@@ -46,7 +50,7 @@ fn planner(
     config: &Config,
     store: SharedStore,
 ) -> anyhow::Result<impl supervisor::Planner + use<>> {
-    let zone = clock::zone(&config.hub.time_zone)?;
+    let zone = crate::ble::clock::zone(&config.hub.time_zone)?;
     let only: Vec<String> = config
         .ble
         .only
@@ -85,8 +89,52 @@ pub async fn run(
     on_ingest: Option<mpsc::Sender<Ingested>>,
 ) -> anyhow::Result<()> {
     let (reports, received) = mpsc::channel(1024);
-    let ingest = tokio::spawn(ingest::run(Arc::clone(&store), received, on_ingest));
+    let (ingested, mut heard) = mpsc::channel(1024);
+    let ingest = tokio::spawn(ingest::run(Arc::clone(&store), received, Some(ingested)));
+    let wake = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::new();
+    // Commits wake the uploader; everything is passed on to whoever listens.
+    {
+        let wake = Arc::clone(&wake);
+        tasks.push(tokio::spawn(async move {
+            while let Some(event) = heard.recv().await {
+                if matches!(event, Ingested::Committed { stored, .. } if stored > 0) {
+                    wake.notify_one();
+                }
+                if let Some(on) = &on_ingest
+                    && on.try_send(event).is_err()
+                {
+                    tracing::debug!("an ingest event was not passed on");
+                }
+            }
+        }));
+    }
+    if config.mes.enabled {
+        let settings = upload::Settings {
+            retry: config.mes.retry(),
+            ..upload::Settings::new(config.hub.fhir().map_err(anyhow::Error::msg)?)
+        };
+        let (store, mes, wake, stop) = (
+            Arc::clone(&store),
+            config.mes.client(),
+            Arc::clone(&wake),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = upload::run(
+                store,
+                mes,
+                settings,
+                Arc::new(clock::SystemClock),
+                wake,
+                stop,
+            )
+            .await
+            {
+                tracing::error!("the MES upload cannot start: {e}");
+            }
+        }));
+    }
     if config.ble.enabled {
         let central = Arc::new(
             Central::first_adapter()
@@ -120,11 +168,12 @@ pub async fn run(
         drop(reports);
     }
     stop.cancelled().await;
+    // The supervisor's end closes the reports; ingest commits what it holds and returns,
+    // which ends the forwarding; the uploader stops between two rows.
+    let _ = ingest.await;
     for task in tasks {
         let _ = task.await;
     }
-    // The supervisor's end closes the reports; ingest commits what it holds and returns.
-    let _ = ingest.await;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod pairing;
 pub mod redirect;
+pub mod sent;
 pub mod upload;
 
 pub use config::{MesConfig, Secret};

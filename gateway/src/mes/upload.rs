@@ -94,6 +94,14 @@ impl Uploader {
         })
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
     /// POSTs one transaction Bundle with the bearer token and the id_token header.
     pub async fn send(&self, tokens: &Tokens, bundle: &Value) -> Result<Sent, UploadError> {
         let body = serde_json::to_vec(bundle).map_err(|e| UploadError::Request(e.to_string()))?;
@@ -120,7 +128,7 @@ impl Uploader {
     }
 }
 
-fn transport_error(e: reqwest::Error) -> UploadError {
+pub(crate) fn transport_error(e: reqwest::Error) -> UploadError {
     if e.is_builder() {
         UploadError::Request(e.to_string())
     } else {

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
+use crate::mes::Tokens;
 use crate::store::{Store, StoreError, audit, now_text};
 
 /// A household member's row id.
@@ -61,27 +62,6 @@ pub struct Member {
     pub id_pe: Option<String>,
     /// The OID of the idPe's assigning authority.
     pub assigning_authority: Option<String>,
-}
-
-/// MES tokens of a member. Debug never shows them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredTokens {
-    /// Bearer token.
-    pub access_token: String,
-    /// For a new access token.
-    pub refresh_token: Option<String>,
-    /// When the access token expires.
-    pub access_expires_at: jiff::Timestamp,
-    /// Sent as `X-Id-Token`.
-    pub id_token: String,
-}
-
-impl std::fmt::Debug for StoredTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredTokens")
-            .field("access_expires_at", &self.access_expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 fn member_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Member, String)> {
@@ -241,20 +221,14 @@ impl Store {
             .map(MemberId))
     }
 
-    /// Records a completed MES pairing: the member is linked, with these tokens.
-    pub fn link_mes(
-        &mut self,
-        member: MemberId,
-        id_pe: &str,
-        assigning_authority: &str,
-        tokens: &StoredTokens,
-    ) -> Result<(), StoreError> {
+    /// Records a completed MES pairing: the member is linked, to the patient the tokens name.
+    pub fn link_mes(&mut self, member: MemberId, tokens: &Tokens) -> Result<(), StoreError> {
         self.member(member)?;
         let tx = self.conn_mut().transaction()?;
         tx.execute(
             "UPDATE members SET mes_state = 'linked', mes_state_detail = NULL, id_pe = ?2,
              assigning_authority = ?3 WHERE id = ?1",
-            params![member.0, id_pe, assigning_authority],
+            params![member.0, tokens.id_pe(), tokens.assigning_authority()],
         )?;
         save_tokens_in(&tx, member, tokens)?;
         audit::record(&tx, "mes_linked", Some(member), None, "consent given")?;
@@ -295,42 +269,20 @@ impl Store {
     }
 
     /// The member's MES tokens.
-    pub fn tokens(&self, member: MemberId) -> Result<Option<StoredTokens>, StoreError> {
-        let row = self
+    pub fn tokens(&self, member: MemberId) -> Result<Option<Tokens>, StoreError> {
+        let json: Option<String> = self
             .conn()
             .query_row(
-                "SELECT access_token, refresh_token, access_expires_at, id_token FROM mes_tokens
-                 WHERE member_id = ?1",
+                "SELECT tokens FROM mes_tokens WHERE member_id = ?1",
                 [member.0],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
+                |r| r.get(0),
             )
             .optional()?;
-        row.map(|(access_token, refresh_token, expires, id_token)| {
-            Ok(StoredTokens {
-                access_token,
-                refresh_token,
-                access_expires_at: expires
-                    .parse()
-                    .map_err(|e| StoreError::Malformed(format!("token expiry: {e}")))?,
-                id_token,
-            })
-        })
-        .transpose()
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
-    /// Replaces the member's tokens (after a refresh).
-    pub fn save_tokens(
-        &mut self,
-        member: MemberId,
-        tokens: &StoredTokens,
-    ) -> Result<(), StoreError> {
+    /// Replaces the member's tokens (after a refresh: the old refresh token is spent).
+    pub fn save_tokens(&mut self, member: MemberId, tokens: &Tokens) -> Result<(), StoreError> {
         let tx = self.conn_mut().transaction()?;
         save_tokens_in(&tx, member, tokens)?;
         tx.commit()?;
@@ -341,22 +293,13 @@ impl Store {
 fn save_tokens_in(
     tx: &rusqlite::Transaction<'_>,
     member: MemberId,
-    tokens: &StoredTokens,
+    tokens: &Tokens,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO mes_tokens (member_id, access_token, refresh_token, access_expires_at,
-         id_token, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (member_id) DO UPDATE SET access_token = excluded.access_token,
-         refresh_token = excluded.refresh_token, access_expires_at = excluded.access_expires_at,
-         id_token = excluded.id_token, updated_at = excluded.updated_at",
-        params![
-            member.0,
-            tokens.access_token,
-            tokens.refresh_token,
-            tokens.access_expires_at.to_string(),
-            tokens.id_token,
-            now_text()
-        ],
+        "INSERT INTO mes_tokens (member_id, tokens, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (member_id) DO UPDATE SET tokens = excluded.tokens,
+         updated_at = excluded.updated_at",
+        params![member.0, serde_json::to_string(tokens)?, now_text()],
     )?;
     Ok(())
 }

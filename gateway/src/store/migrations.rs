@@ -39,12 +39,10 @@ const STEPS: &[&str] = &[
         created_at TEXT NOT NULL
     ) STRICT;
 
+    -- The tokens of a pairing as JSON (the file is 0600; they are never logged).
     CREATE TABLE mes_tokens (
         member_id INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
-        access_token TEXT NOT NULL,
-        refresh_token TEXT,
-        access_expires_at TEXT NOT NULL,
-        id_token TEXT NOT NULL,
+        tokens TEXT NOT NULL,
         updated_at TEXT NOT NULL
     ) STRICT;
 

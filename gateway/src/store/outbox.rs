@@ -46,7 +46,7 @@ pub struct OutboxItem {
     pub reading_index: usize,
     /// Whose it is.
     pub member: Option<MemberId>,
-    /// Attempts so far.
+    /// Failed attempts so far (the retry delay grows with them).
     pub attempts: u32,
     /// The last error, in words.
     pub last_error: Option<String>,
@@ -120,12 +120,12 @@ impl Store {
         sink: Sink,
         member: Option<MemberId>,
         limit: usize,
+        now: jiff::Timestamp,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT {ITEM_COLUMNS}, next_attempt_at FROM outbox WHERE sink = ?1
              AND member_id IS ?2 AND state IN ('pending', 'sending') ORDER BY id LIMIT ?3"
         ))?;
-        let now = now_text();
         let rows = stmt.query_map(
             params![
                 sink.as_str(),
@@ -137,8 +137,15 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (item, next_attempt_at) = row?;
-            // RFC 3339 in UTC with the same precision compares as text.
-            if next_attempt_at.is_some_and(|t| t > now) {
+            let due = match next_attempt_at {
+                None => true,
+                Some(t) => {
+                    t.parse::<jiff::Timestamp>()
+                        .map_err(|e| StoreError::Malformed(format!("next_attempt_at: {e}")))?
+                        <= now
+                }
+            };
+            if !due {
                 break;
             }
             out.push(item);
@@ -210,7 +217,7 @@ impl Store {
 
     /// Marks the row as leaving now (committed before the request).
     pub fn mark_sending(&mut self, id: OutboxId) -> Result<(), StoreError> {
-        self.set_state(id, "sending", None, None, true)
+        self.set_state(id, "sending", None, None, false)
     }
 
     /// The sink has it.
@@ -225,7 +232,32 @@ impl Store {
         error: &str,
         at: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        self.set_state(id, "pending", Some(error), Some(at), false)
+        self.set_state(id, "pending", Some(error), Some(at), true)
+    }
+
+    /// A failure after which the sink may have the reading anyway (timeout, connection lost):
+    /// the row stays in doubt, to be checked against the sink at `at` before any resend.
+    pub fn mark_retry_in_doubt(
+        &mut self,
+        id: OutboxId,
+        error: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.set_state(id, "sending", Some(error), Some(at), true)
+    }
+
+    /// Back to waiting (the member's sending stopped: consent withdrawn, configuration
+    /// error); not a failure of the row.
+    pub fn mark_waiting(&mut self, id: OutboxId) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = NULL
+             WHERE id = ?1 AND state = 'sending'",
+            [id.0],
+        )?;
+        if changed == 0 {
+            tracing::debug!(id = id.0, "outbox row was not being sent");
+        }
+        Ok(())
     }
 
     /// The sink refused it for good (its reason kept); it is not retried.

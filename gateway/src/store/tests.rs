@@ -5,8 +5,8 @@ use super::*;
 use crate::ble::device::Identity;
 use crate::ble::kind::DeviceKind;
 use crate::ble::session::Delivery;
+use crate::mes::Tokens;
 use crate::payload::{Payload, Record};
-use crate::store::members::StoredTokens;
 
 const SCALE: &str = "C0:FF:EE:00:00:05";
 const METER: &str = "C0:FF:EE:00:00:01";
@@ -144,7 +144,10 @@ fn a_mapped_user_gets_its_readings_and_the_rest_waits_in_the_inbox() {
     assert_eq!(store.measurement(waiting).unwrap().member, Some(jean));
     assert_eq!(store.backlog(Sink::Mes).unwrap().pending, 2);
     assert_eq!(
-        store.next_for(Sink::Mqtt, Some(jean), 10).unwrap().len(),
+        store
+            .next_for(Sink::Mqtt, Some(jean), 10, Timestamp::now())
+            .unwrap()
+            .len(),
         1,
         "the other sink's row follows the assignment"
     );
@@ -224,7 +227,9 @@ fn the_outbox_keeps_order_and_a_retry_holds_the_rows_behind_it() {
         .unwrap();
     store.map_device_user(METER, None, camille).unwrap();
     store.commit(&[glucose(0), glucose(1), glucose(2)]).unwrap();
-    let rows = store.next_for(Sink::Mes, Some(camille), 10).unwrap();
+    let rows = store
+        .next_for(Sink::Mes, Some(camille), 10, Timestamp::now())
+        .unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
 
@@ -238,7 +243,7 @@ fn the_outbox_keeps_order_and_a_retry_holds_the_rows_behind_it() {
     store.mark_retry(rows[1].id, "HTTP 503", later).unwrap();
     assert!(
         store
-            .next_for(Sink::Mes, Some(camille), 10)
+            .next_for(Sink::Mes, Some(camille), 10, Timestamp::now())
             .unwrap()
             .is_empty(),
         "nothing overtakes a row waiting for its retry"
@@ -250,9 +255,11 @@ fn the_outbox_keeps_order_and_a_retry_holds_the_rows_behind_it() {
     store
         .mark_retry(rows[1].id, "HTTP 503", Timestamp::now())
         .unwrap();
-    let again = store.next_for(Sink::Mes, Some(camille), 10).unwrap();
+    let again = store
+        .next_for(Sink::Mes, Some(camille), 10, Timestamp::now())
+        .unwrap();
     assert_eq!(again[0].id, rows[1].id);
-    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].attempts, 2, "two failures");
     assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
     store
         .mark_quarantined(rows[1].id, "422: value out of range")
@@ -278,15 +285,16 @@ fn pairing_state_and_tokens_are_kept_and_audited() {
     let camille = store.add_member("Camille").unwrap();
     assert!(store.add_member(" Camille ").is_err(), "names are unique");
     assert!(store.add_member("  ").is_err());
-    let tokens = StoredTokens {
-        access_token: "secret-access".into(),
-        refresh_token: Some("secret-refresh".into()),
-        access_expires_at: Timestamp::now(),
-        id_token: "secret-id".into(),
-    };
-    store
-        .link_mes(camille, "idpe-patient-1", "2.999.42.1", &tokens)
-        .unwrap();
+    let tokens: Tokens = serde_json::from_value(serde_json::json!({
+        "access_token": "secret-access",
+        "refresh_token": "secret-refresh",
+        "access_expires_at": "2026-11-27T10:00:00Z",
+        "id_token": "secret-id",
+        "id_pe": "idpe-patient-1",
+        "assigning_authority": "2.999.42.1",
+    }))
+    .unwrap();
+    store.link_mes(camille, &tokens).unwrap();
     let member = store.find_member("camille").unwrap();
     assert_eq!(member.mes_state, MesState::Linked);
     assert_eq!(member.id_pe.as_deref(), Some("idpe-patient-1"));

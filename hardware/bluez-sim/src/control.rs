@@ -9,6 +9,7 @@ use std::time::Duration;
 use relais_firmware::gatt::AttError;
 use zbus::zvariant::Value;
 
+use crate::link::{Emission, LinkTiming};
 use crate::sim::{ADAPTER_PATH, CharFault, World, emit_changed, lock};
 
 /// Why a fault could not be injected.
@@ -169,6 +170,31 @@ impl Control {
         self.arm(address, uuid, CharFault::Delay(delay)).await
     }
 
+    /// Sets how fast every link carries notifications and indications (default
+    /// [`LinkTiming::FAST`]); takes effect at once, a link's banked packets included at the next
+    /// connection event.
+    pub async fn set_link_timing(&self, timing: LinkTiming) -> Result<(), ControlError> {
+        *lock(&self.world()?.link) = timing;
+        Ok(())
+    }
+
+    /// The links' current pace.
+    pub async fn link_timing(&self) -> Result<LinkTiming, ControlError> {
+        Ok(*lock(&self.world()?.link))
+    }
+
+    /// Every notification and indication emitted on the bus from now on, with the instant it
+    /// was emitted, for latency measurements. The log keeps 8,192 emissions for a receiver that
+    /// lags (it then gets `RecvError::Lagged`); once the simulator is dropped, or if it already
+    /// is, the receiver gets `RecvError::Closed`.
+    pub fn subscribe_emissions(&self) -> tokio::sync::broadcast::Receiver<Emission> {
+        match self.world.upgrade() {
+            Some(world) => world.emissions.subscribe(),
+            // A channel whose sender is gone: closed from the start.
+            None => tokio::sync::broadcast::channel(1).1,
+        }
+    }
+
     async fn arm(&self, address: &str, uuid: &str, fault: CharFault) -> Result<(), ControlError> {
         let world = self.world()?;
         let mut state = world.state.lock().await;
@@ -288,6 +314,25 @@ impl Control1 {
             .control
             .delay_notifications(&address, &uuid, delay)
             .await?)
+    }
+
+    /// [`Control::set_link_timing`]: the connection interval in microseconds (not 0), packets
+    /// per connection event.
+    async fn set_link_timing(
+        &self,
+        interval_us: u32,
+        packets_per_event: u32,
+    ) -> Result<(), ControlDbusError> {
+        if interval_us == 0 {
+            return Err(ControlDbusError::InvalidArguments(
+                "a connection interval of 0".into(),
+            ));
+        }
+        let timing = LinkTiming {
+            connection_interval: Duration::from_micros(u64::from(interval_us)),
+            packets_per_event,
+        };
+        Ok(self.control.set_link_timing(timing).await?)
     }
 
     /// Whether the adapter is switched off by a fault.

@@ -18,9 +18,9 @@ use relais_firmware::cuff::{BloodPressureCuff, CycleConfig};
 use relais_firmware::devices::cuff::{CuffDevice, TABLE};
 use relais_firmware::drivers::hx711::{Gain, Hx711};
 use relais_firmware::gatt::{Action, Event};
-use relais_protocol::uuid;
+use relais_protocol::{DateTime, uuid};
 
-use crate::device::{Advertisement, sig_uuid};
+use crate::device::{Advertisement, clock_value, set_clock, sig_uuid};
 use crate::error::DeviceFault;
 use crate::sim::lock;
 use crate::threaded::{Firmware, Requests, ThreadedDevice};
@@ -56,6 +56,8 @@ pub struct CuffSim {
     seed: u64,
     speed: u64,
     button: CuffButton,
+    /// The Current Time written before it is served.
+    device_clock: Option<[u8; 10]>,
 }
 
 impl CuffSim {
@@ -67,6 +69,7 @@ impl CuffSim {
             seed: 5,
             speed: 1,
             button: CuffButton::default(),
+            device_clock: None,
         }
     }
 
@@ -86,6 +89,15 @@ impl CuffSim {
     /// The button that starts a measurement cycle.
     pub fn button(&self) -> CuffButton {
         self.button.clone()
+    }
+
+    /// Sets the device clock (its Current Time) to `time` before the cuff is served, as an
+    /// earlier gateway or the user would have: a clock hours wrong gives measurements stamped
+    /// hours off. Without it the clock is unset at start. Fails for a time the firmware refuses
+    /// (a year outside 2000..=2135, an unknown date).
+    pub fn with_device_clock(mut self, time: &DateTime) -> Result<Self, DeviceFault> {
+        self.device_clock = Some(clock_value(time)?);
+        Ok(self)
     }
 
     /// Starts the firmware on its thread.
@@ -138,6 +150,12 @@ fn run(config: CuffSim, requests: Requests) {
                 speed: config.speed,
                 button: config.button,
             };
+            if let Some(value) = config.device_clock {
+                if let Err(e) = set_clock(&TABLE, &value, |event| board.handle(event)) {
+                    requests.serve(&mut Broken(e));
+                    return;
+                }
+            }
             requests.serve(&mut board);
         }
         Err(e) => requests.serve(&mut Broken(e)),

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use relais_firmware::gatt::{Action, Event, Table};
+use relais_firmware::gatt::{Action, ConnId, Event, Table, WriteKind};
+use relais_firmware::services::current_time::DeviceClock;
+use relais_protocol::{DateTime, uuid};
 
 use crate::error::DeviceFault;
 
@@ -50,4 +52,55 @@ pub trait VirtualDevice: Send + 'static {
     fn handle(&mut self, event: Event<'_>) -> Result<Vec<Action>, DeviceFault>;
     /// Runs the firmware's main loop at `now_ms` (monotonic).
     fn poll(&mut self, now_ms: u64) -> Result<Vec<Action>, DeviceFault>;
+}
+
+/// The Current Time value that sets a device clock to `time`: Exact Time 256 (day of week
+/// unknown, fractions 0), adjust reason "manual time update". Checked as the firmware's clock
+/// checks a write, so a time it would refuse fails here.
+pub(crate) fn clock_value(time: &DateTime) -> Result<[u8; 10], DeviceFault> {
+    let [y0, y1] = time.year.map_or(0, u16::from).to_le_bytes();
+    let value = [
+        y0,
+        y1,
+        time.month.map_or(0, u8::from),
+        time.day.map_or(0, u8::from),
+        time.hours,
+        time.minutes,
+        time.seconds,
+        0,
+        0,
+        0x01,
+    ];
+    DeviceClock::new()
+        .write_current_time(&value)
+        .map_err(|e| DeviceFault(format!("the device refuses the clock: {e:?}")))?;
+    Ok(value)
+}
+
+/// Writes `value` to the Current Time of the firmware behind `feed` over a connection of its
+/// own, as an earlier gateway or the user would have set it before the device is served.
+pub(crate) fn set_clock(
+    table: &Table,
+    value: &[u8],
+    mut feed: impl FnMut(Event<'_>) -> Result<Vec<Action>, DeviceFault>,
+) -> Result<(), DeviceFault> {
+    let handle = table
+        .value_handle(relais_firmware::gatt::Uuid::sig(uuid::CURRENT_TIME))
+        .ok_or_else(|| DeviceFault("the device has no Current Time".into()))?;
+    // A connection id the simulator's central never uses.
+    let conn = ConnId(9);
+    feed(Event::Connected { conn, bond: None })?;
+    let answer = feed(Event::Write {
+        conn,
+        handle,
+        data: value,
+        kind: WriteKind::Request,
+    })?;
+    feed(Event::Disconnected { conn })?;
+    for action in answer {
+        if let Action::Respond { result: Err(e), .. } = action {
+            return Err(DeviceFault(format!("the device refused its clock: {e:?}")));
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use relais_board_sim::RamFlash;
 use relais_firmware::devices::glucose_meter::{GlucoseMeterDevice, TABLE};
-use relais_firmware::gatt::{Action, ConnId, Event, Table, WriteKind};
+use relais_firmware::gatt::{Action, Event, Table};
 use relais_firmware::glucose_meter::GlucoseMeter;
 use relais_firmware::record_log::{RecordLog, WhenFull};
 use relais_protocol::glucose::{
@@ -13,11 +13,12 @@ use relais_protocol::glucose::{
 };
 use relais_protocol::{DateTime, MedValue, Quantity, Unit, uuid};
 
-use crate::device::{Advertisement, VirtualDevice, sig_uuid};
+use crate::device::{Advertisement, VirtualDevice, clock_value, set_clock, sig_uuid};
 use crate::error::DeviceFault;
 
-/// Flash pages of the simulated meter's record log.
-const PAGES: usize = 8;
+/// Flash pages of the simulated meter's record log: 96 KiB, about 1,400 records with their
+/// contexts (a catch-up of 1,000 must fit).
+pub const PAGES: usize = 24;
 const PAGE_SIZE: u32 = 4096;
 
 /// The firmware glucose meter behind the emulated radio.
@@ -25,7 +26,8 @@ const PAGE_SIZE: u32 = 4096;
 pub struct GlucoseMeterSim {
     advertisement: Advertisement,
     paired: bool,
-    device: GlucoseMeterDevice<RamFlash<PAGES>>,
+    /// Boxed: its flash is ~100 KiB, too much to move around a test's stack.
+    device: Box<GlucoseMeterDevice<RamFlash<PAGES>>>,
 }
 
 impl GlucoseMeterSim {
@@ -38,7 +40,7 @@ impl GlucoseMeterSim {
             WhenFull::Refuse,
         )
         .map_err(|e| DeviceFault(format!("record log: {e:?}")))?;
-        let mut device = GlucoseMeterDevice::new(GlucoseMeter::new(log));
+        let mut device = Box::new(GlucoseMeterDevice::new(GlucoseMeter::new(log)));
         for i in 0..records {
             let (measurement, context) = synthetic_record(i)?;
             device
@@ -86,44 +88,13 @@ impl GlucoseMeterSim {
     /// earlier gateway or the user would have: a clock hours wrong gives records stamped hours
     /// off. Without it the clock is unset at start, as on a meter fresh out of its box.
     pub fn with_device_clock(mut self, time: &DateTime) -> Result<Self, DeviceFault> {
-        let year = time.year.map_or(0, u16::from).to_le_bytes();
-        let [y0, y1] = year;
-        // Current Time: Exact Time 256 (date time, day of week unknown, fractions 0), adjust
-        // reason "manual time update".
-        let value = [
-            y0,
-            y1,
-            time.month.map_or(0, u8::from),
-            time.day.map_or(0, u8::from),
-            time.hours,
-            time.minutes,
-            time.seconds,
-            0,
-            0,
-            0x01,
-        ];
-        let handle = TABLE
-            .value_handle(relais_firmware::gatt::Uuid::sig(uuid::CURRENT_TIME))
-            .ok_or_else(|| DeviceFault("the meter has no Current Time".into()))?;
-        let conn = ConnId(9);
-        let mut feed = |event: Event<'_>| {
+        let value = clock_value(time)?;
+        set_clock(&TABLE, &value, |event| {
             self.device
                 .handle(event)
+                .map(|a| a.into_iter().collect())
                 .map_err(|e| DeviceFault(format!("glucose meter: {e:?}")))
-        };
-        feed(Event::Connected { conn, bond: None })?;
-        let answer = feed(Event::Write {
-            conn,
-            handle,
-            data: &value,
-            kind: WriteKind::Request,
         })?;
-        feed(Event::Disconnected { conn })?;
-        for action in answer {
-            if let Action::Respond { result: Err(e), .. } = action {
-                return Err(DeviceFault(format!("the meter refused its clock: {e:?}")));
-            }
-        }
         Ok(self)
     }
 

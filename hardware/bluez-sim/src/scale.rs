@@ -13,9 +13,9 @@ use relais_firmware::devices::scale::{ScaleDevice, TABLE};
 use relais_firmware::drivers::hx711::{Gain, Hx711};
 use relais_firmware::gatt::{Action, Event};
 use relais_firmware::scale::{Calibration, RamOnly, Scale, WeighingArchive};
-use relais_protocol::uuid;
+use relais_protocol::{DateTime, uuid};
 
-use crate::device::{Advertisement, sig_uuid};
+use crate::device::{Advertisement, clock_value, set_clock, sig_uuid};
 use crate::error::DeviceFault;
 use crate::threaded::{Firmware, ThreadedDevice};
 
@@ -43,6 +43,8 @@ pub struct ScaleSim {
     weighings: Vec<Weighing>,
     speed: u64,
     before_start_ms: u64,
+    /// The Current Time written before it is served.
+    device_clock: Option<[u8; 10]>,
 }
 
 impl ScaleSim {
@@ -54,6 +56,7 @@ impl ScaleSim {
             weighings: Vec::new(),
             speed: 1,
             before_start_ms: 0,
+            device_clock: None,
         }
     }
 
@@ -74,6 +77,15 @@ impl ScaleSim {
     pub fn run_before_start(mut self, ms: u64) -> Self {
         self.before_start_ms = ms;
         self
+    }
+
+    /// Sets the device clock (its Current Time) to `time` before the scale is served, as an
+    /// earlier gateway or the user would have: a clock hours wrong gives measurements stamped
+    /// hours off. Without it the clock is unset at start. Fails for a time the firmware refuses
+    /// (a year outside 2000..=2135, an unknown date).
+    pub fn with_device_clock(mut self, time: &DateTime) -> Result<Self, DeviceFault> {
+        self.device_clock = Some(clock_value(time)?);
+        Ok(self)
     }
 
     /// Starts the firmware on its thread.
@@ -127,6 +139,12 @@ fn run(config: ScaleSim, requests: crate::threaded::Requests) {
             return;
         }
     };
+    if let Some(value) = config.device_clock {
+        if let Err(e) = set_clock(&TABLE, &value, |event| firmware.handle(event)) {
+            requests.serve(&mut Broken(e));
+            return;
+        }
+    }
     // Offline time: what the scale sends then has no one to go to.
     let _ = firmware.advance_to(config.before_start_ms);
     firmware.offset_ms = config.before_start_ms;

@@ -11,7 +11,11 @@ use relais_firmware::gatt::{
     Properties, Service, Table, Uuid, Value, WriteKind,
 };
 use relais_firmware::gatt_table;
-use relais_protocol::{Characteristic, Quirks, uuid};
+use relais_protocol::body_composition::BodyCompositionMeasurement;
+use relais_protocol::weight_scale::{
+    HeightResolution, WeightMeasurement, WeightResolution, WeightScaleFeature,
+};
+use relais_protocol::{Characteristic, DateTime, MedValue, Quantity, Quirks, Unit, uuid};
 
 use crate::device::{Advertisement, VirtualDevice, sig_uuid};
 use crate::error::DeviceFault;
@@ -62,6 +66,46 @@ pub const CGM_TABLE: Table = gatt_table!(
             GattCharacteristic::new(Uuid::sig(uuid::CGM_SESSION_START_TIME), Properties::READ)
         ]
     )]
+);
+
+/// Weight Scale: Weight Scale Feature (read), Weight Measurement (indicate).
+pub const WEIGHT_SCALE_TABLE: Table = gatt_table!(
+    FIRST_HANDLE,
+    &[Service::primary(
+        Uuid::sig(uuid::WEIGHT_SCALE_SERVICE),
+        &[
+            GattCharacteristic::new(Uuid::sig(uuid::WEIGHT_SCALE_FEATURE), Properties::READ),
+            GattCharacteristic::new(Uuid::sig(uuid::WEIGHT_MEASUREMENT), Properties::INDICATE)
+        ]
+    )]
+);
+
+/// A body composition scale: Weight Scale (Feature read, Measurement indicate) and Body
+/// Composition (Feature read, Measurement indicate).
+pub const BODY_COMPOSITION_SCALE_TABLE: Table = gatt_table!(
+    FIRST_HANDLE,
+    &[
+        Service::primary(
+            Uuid::sig(uuid::WEIGHT_SCALE_SERVICE),
+            &[
+                GattCharacteristic::new(Uuid::sig(uuid::WEIGHT_SCALE_FEATURE), Properties::READ),
+                GattCharacteristic::new(Uuid::sig(uuid::WEIGHT_MEASUREMENT), Properties::INDICATE)
+            ]
+        ),
+        Service::primary(
+            Uuid::sig(uuid::BODY_COMPOSITION_SERVICE),
+            &[
+                GattCharacteristic::new(
+                    Uuid::sig(uuid::BODY_COMPOSITION_FEATURE),
+                    Properties::READ
+                ),
+                GattCharacteristic::new(
+                    Uuid::sig(uuid::BODY_COMPOSITION_MEASUREMENT),
+                    Properties::INDICATE
+                )
+            ]
+        )
+    ]
 );
 
 /// A characteristic of a scripted table: its value handle and properties.
@@ -169,6 +213,103 @@ impl ScriptedDevice {
         )
     }
 
+    /// A weight scale (0x181D) whose script is Weight Measurement indications; give it a
+    /// readable Weight Scale Feature with [`ScriptedDevice::with_value`].
+    pub fn weight_scale(address: &str) -> Self {
+        Self::new(
+            address,
+            "RS-WEIGHT",
+            uuid::WEIGHT_SCALE_SERVICE,
+            &WEIGHT_SCALE_TABLE,
+        )
+    }
+
+    /// A body composition scale advertising Body Composition (0x181B) and Weight Scale
+    /// (0x181D); script its weighings with [`ScriptedDevice::with_weighing`] and
+    /// [`ScriptedDevice::with_split_weighing`], its features with [`ScriptedDevice::with_value`].
+    pub fn body_composition_scale(address: &str) -> Self {
+        Self::new(
+            address,
+            "RS-BODY",
+            uuid::BODY_COMPOSITION_SERVICE,
+            &BODY_COMPOSITION_SCALE_TABLE,
+        )
+        .with_advertised_service(uuid::WEIGHT_SCALE_SERVICE)
+    }
+
+    /// A weight scale that lies: its Weight Scale Feature claims time stamps, BMI and height
+    /// (0.05 kg, 0.01 m) but its script is, in order,
+    /// 1. a Weight Measurement of 72.4 kg with a time stamp, without BMI and height;
+    /// 2. a truncated one: flags announce a time stamp, the bytes stop after its year (5 bytes);
+    /// 3. garbage: a time stamp of month 13, day 32, 25 h;
+    /// 4. a Weight Measurement of 72.6 kg like the first.
+    pub fn lying_weight_scale(address: &str) -> Result<Self, DeviceFault> {
+        let feature = WeightScaleFeature {
+            time_stamp_supported: true,
+            multiple_users_supported: false,
+            bmi_supported: true,
+            weight_resolution: WeightResolution::Kg0_05OrLb0_1,
+            height_resolution: HeightResolution::M0_01OrIn1,
+        };
+        let at =
+            |hour| DateTime::new(2024, 3, 1, hour, 0, 0).ok_or_else(|| DeviceFault("date".into()));
+        let weighing = |decigrams: i64, hour| -> Result<WeightMeasurement, DeviceFault> {
+            Ok(WeightMeasurement {
+                weight: Quantity::new(MedValue::number(decigrams, -1), Unit::Kilogram),
+                time_stamp: Some(at(hour)?),
+                user_id: None,
+                bmi: None,
+                height: None,
+            })
+        };
+        let whole = encode(&weighing(724, 7)?, Quirks::NONE)?;
+        let truncated = whole.get(..5).unwrap_or_default().to_vec();
+        // Flags: time stamp; 72.4 kg (0.005 kg steps); 2024, month 13, day 32, 25:00:00.
+        let [w0, w1] = 14_480u16.to_le_bytes();
+        let [y0, y1] = 2024u16.to_le_bytes();
+        let garbage = [0x02, w0, w1, y0, y1, 13, 32, 25, 0, 0];
+        Self::new(
+            address,
+            "RS-LIAR",
+            uuid::WEIGHT_SCALE_SERVICE,
+            &WEIGHT_SCALE_TABLE,
+        )
+        .with_value(&feature)?
+        .with_raw(uuid::WEIGHT_MEASUREMENT, &whole)?
+        .with_raw(uuid::WEIGHT_MEASUREMENT, &truncated)?
+        .with_raw(uuid::WEIGHT_MEASUREMENT, &garbage)?
+        .with(&weighing(726, 8)?)
+    }
+
+    /// Also advertises `service` (16-bit SIG UUID).
+    pub fn with_advertised_service(mut self, service: u16) -> Self {
+        self.advertisement.service_uuids.push(sig_uuid(service));
+        self
+    }
+
+    /// Adds one weighing of a body composition scale: its Weight Measurement indication, then
+    /// its Body Composition Measurement indication.
+    pub fn with_weighing(
+        self,
+        weight: &WeightMeasurement,
+        body: &BodyCompositionMeasurement,
+    ) -> Result<Self, DeviceFault> {
+        self.with(weight)?.with(body)
+    }
+
+    /// Adds one weighing whose Body Composition Measurement is split in two indications with
+    /// the Multiple Packet Measurement flag: the first carries the body fat percentage, time
+    /// stamp, user ID and the first half of the optional fields, flag set; the second the body
+    /// fat percentage and the rest, flag clear. Both follow the Weight Measurement.
+    pub fn with_split_weighing(
+        self,
+        weight: &WeightMeasurement,
+        body: &BodyCompositionMeasurement,
+    ) -> Result<Self, DeviceFault> {
+        let (first, second) = split(body);
+        self.with(weight)?.with(&first)?.with(&second)
+    }
+
     fn entry(&self, characteristic: u16) -> Result<Entry, DeviceFault> {
         self.chars.get(&characteristic).copied().ok_or_else(|| {
             DeviceFault(format!(
@@ -237,6 +378,50 @@ impl ScriptedDevice {
             .any(|e| e.value_handle == value_handle && e.properties.is_subscribable())
             .then_some(value_handle)
     }
+}
+
+/// Two packets of a multiple-packet Body Composition Measurement (see
+/// [`ScriptedDevice::with_split_weighing`]).
+fn split(
+    body: &BodyCompositionMeasurement,
+) -> (BodyCompositionMeasurement, BodyCompositionMeasurement) {
+    let mut first = BodyCompositionMeasurement {
+        multiple_packet_measurement: true,
+        ..*body
+    };
+    let mut second = BodyCompositionMeasurement {
+        time_stamp: None,
+        user_id: None,
+        multiple_packet_measurement: false,
+        ..*body
+    };
+    // The optional fields in wire order: the first packet keeps those before the middle, the
+    // second the others.
+    let fields: [(&mut Option<Quantity>, &mut Option<Quantity>); 9] = [
+        (&mut first.basal_metabolism, &mut second.basal_metabolism),
+        (&mut first.muscle_percentage, &mut second.muscle_percentage),
+        (&mut first.muscle_mass, &mut second.muscle_mass),
+        (&mut first.fat_free_mass, &mut second.fat_free_mass),
+        (&mut first.soft_lean_mass, &mut second.soft_lean_mass),
+        (&mut first.body_water_mass, &mut second.body_water_mass),
+        (&mut first.impedance, &mut second.impedance),
+        (&mut first.weight, &mut second.weight),
+        (&mut first.height, &mut second.height),
+    ];
+    let present = fields.iter().filter(|(a, _)| a.is_some()).count();
+    let mut seen = 0;
+    for (a, b) in fields {
+        if a.is_none() {
+            continue;
+        }
+        if seen < present.div_ceil(2) {
+            *b = None;
+        } else {
+            *a = None;
+        }
+        seen += 1;
+    }
+    (first, second)
 }
 
 fn encode<C: Characteristic>(value: &C, quirks: Quirks) -> Result<Vec<u8>, DeviceFault> {

@@ -15,6 +15,7 @@ use zbus::zvariant::Value;
 use crate::bluez::{Device1, GattCharacteristic1, GattDescriptor1, GattService1, WorldRef};
 use crate::device::{VirtualDevice, sig_uuid};
 use crate::error::{BluezError, SimError};
+use crate::link::{Budget, EMISSION_BACKLOG, Emission, LinkTiming, MAX_POLLS_PER_TICK};
 
 /// Where the one emulated adapter lives.
 pub const ADAPTER_PATH: &str = "/org/bluez/hci0";
@@ -66,6 +67,9 @@ pub(crate) struct CharProps {
 
 struct CharSlot {
     path: String,
+    /// The UUID, 128-bit string and 16-bit SIG form (0 for a vendor UUID).
+    uuid: String,
+    short: u16,
     value_handle: Handle,
     properties: Properties,
     props: Shared<CharProps>,
@@ -81,6 +85,8 @@ struct Slot {
     gatt_exported: bool,
     chars: Vec<CharSlot>,
     faults: SlotFaults,
+    /// What the link can still carry in this tick.
+    budget: Budget,
 }
 
 /// The faults armed on one device, characteristics named by their value handles.
@@ -103,6 +109,7 @@ struct Delayed {
     index: usize,
     handle: Handle,
     value: Vec<u8>,
+    indication: bool,
 }
 
 /// A fault the control handle arms on one device.
@@ -134,6 +141,10 @@ pub(crate) struct World {
     pub state: tokio::sync::Mutex<State>,
     pub adapter: Shared<AdapterProps>,
     pub conn: OnceLock<Connection>,
+    /// The pace of every link.
+    pub link: Shared<LinkTiming>,
+    /// Every notification and indication emitted, for subscribers (none: nothing is kept).
+    pub emissions: tokio::sync::broadcast::Sender<Emission>,
     start: Instant,
 }
 
@@ -211,6 +222,8 @@ impl World {
             }),
             adapter: Arc::default(),
             conn: OnceLock::new(),
+            link: Arc::default(),
+            emissions: tokio::sync::broadcast::Sender::new(EMISSION_BACKLOG),
             start: Instant::now(),
         }
     }
@@ -224,6 +237,11 @@ impl World {
     /// Milliseconds since the simulator started (the firmware's monotonic clock).
     pub(crate) fn now_ms(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Microseconds since the simulator started (the links' clock).
+    pub(crate) fn now_us(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 }
 
@@ -243,6 +261,7 @@ fn slot(device: Box<dyn VirtualDevice>) -> Slot {
         gatt_exported: false,
         chars: Vec::new(),
         faults: SlotFaults::default(),
+        budget: Budget::default(),
     }
 }
 
@@ -369,9 +388,11 @@ impl State {
                 },
             )?);
         }
+        let timing = *lock(&world.link);
         let path = {
             let slot = self.slot(index)?;
             lock(&slot.props).connected = true;
+            slot.budget = Budget::new(timing, world.now_us());
             slot.path.clone()
         };
         emit_changed(
@@ -435,8 +456,14 @@ impl State {
                         props: Arc::clone(&props),
                     };
                     server.at(char_path.as_str(), object).await?;
+                    let short = match characteristic.uuid {
+                        Uuid::Sig(short) => short,
+                        Uuid::Vendor(_) => 0,
+                    };
                     chars.push(CharSlot {
                         path: char_path.clone(),
+                        uuid: uuid_string(characteristic.uuid),
+                        short,
                         value_handle,
                         properties: characteristic.properties,
                         props,
@@ -782,10 +809,25 @@ impl State {
             self.report_adverts(world).await?;
         }
         self.flush_delayed(world, now_ms).await?;
+        let timing = *lock(&world.link);
+        let now_us = world.now_us();
         for index in 0..self.devices.len() {
-            let actions = self.slot(index)?.device.poll(now_ms)?;
-            if !actions.is_empty() {
-                self.dispatch(world, index, actions).await?;
+            self.slot(index)?.budget.refill(timing, now_us);
+            // Polled again while it keeps sending and the link has room, as a board's main loop
+            // refills transmit buffers freed within a connection event.
+            for _ in 0..MAX_POLLS_PER_TICK {
+                let actions = self.slot(index)?.device.poll(now_ms)?;
+                let packets = actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Notify { .. } | Action::Indicate { .. }))
+                    .count();
+                if !actions.is_empty() {
+                    self.dispatch(world, index, actions).await?;
+                }
+                if packets == 0 || !self.connected(index) || self.slot(index)?.budget.packets() <= 0
+                {
+                    break;
+                }
             }
         }
         Ok(())
@@ -851,14 +893,14 @@ impl State {
                         drop_link = true;
                         break;
                     }
-                    self.send(world, conn, index, handle, &value).await?;
+                    self.send(world, conn, index, handle, &value, false).await?;
                 }
                 Action::Indicate { handle, value, .. } => {
                     if self.link_drops_now(index)? {
                         drop_link = true;
                         break;
                     }
-                    self.send(world, conn, index, handle, &value).await?;
+                    self.send(world, conn, index, handle, &value, true).await?;
                     queue.extend(self.feed(index, Event::IndicationConfirmed { conn: CONN })?);
                 }
                 Action::Disconnect { .. } => drop_link = true,
@@ -887,7 +929,8 @@ impl State {
         })
     }
 
-    /// Sends a notification or indication, unless a fault loses or delays it.
+    /// Sends a notification or indication, unless a fault loses or delays it; either way it
+    /// took its packet on the link.
     async fn send(
         &mut self,
         world: &World,
@@ -895,8 +938,11 @@ impl State {
         index: usize,
         handle: Handle,
         value: &[u8],
+        indication: bool,
     ) -> Result<(), BluezError> {
-        let faults = &mut self.slot(index)?.faults;
+        let slot = self.slot(index)?;
+        slot.budget.spend();
+        let faults = &mut slot.faults;
         if let Some(left) = faults.lose.get_mut(&handle) {
             *left = left.saturating_sub(1);
             if *left == 0 {
@@ -912,10 +958,12 @@ impl State {
                 index,
                 handle,
                 value: value.to_vec(),
+                indication,
             });
             return Ok(());
         }
-        self.deliver(conn, index, handle, value).await
+        self.deliver(world, conn, index, handle, value, indication)
+            .await
     }
 
     /// Emits the delayed notifications that are due (dropped if the link went down meanwhile).
@@ -930,7 +978,8 @@ impl State {
         self.delayed = later;
         for d in due {
             if self.connected(d.index) {
-                self.deliver(conn, d.index, d.handle, &d.value).await?;
+                self.deliver(world, conn, d.index, d.handle, &d.value, d.indication)
+                    .await?;
             }
         }
         Ok(())
@@ -1020,13 +1069,16 @@ impl State {
         self.devices.len()
     }
 
-    /// A notification or indication reaches D-Bus only while the characteristic is Notifying.
+    /// A notification or indication reaches D-Bus only while the characteristic is Notifying;
+    /// once emitted it is logged for the emission subscribers.
     async fn deliver(
         &mut self,
+        world: &World,
         conn: &Connection,
         index: usize,
         handle: Handle,
         value: &[u8],
+        indication: bool,
     ) -> Result<(), BluezError> {
         let slot = self.slot(index)?;
         let Some(ch) = slot.chars.iter().find(|c| c.value_handle == handle) else {
@@ -1046,6 +1098,18 @@ impl State {
             HashMap::from([("Value", Value::from(value.to_vec()))]),
         )
         .await?;
+        if world.emissions.receiver_count() > 0 {
+            let emission = Emission {
+                address: slot.device.advertisement().address.clone(),
+                characteristic: ch.short,
+                uuid: ch.uuid.clone(),
+                indication,
+                len: value.len(),
+                at: Instant::now(),
+            };
+            // No receiver left since the check: nothing to log for.
+            let _ = world.emissions.send(emission);
+        }
         Ok(())
     }
 }

@@ -11,8 +11,11 @@
 )]
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use relais_bluez_sim::{CONTROL_PATH, DbusDaemon, GlucoseMeterSim, Simulator, sig_uuid};
+use relais_bluez_sim::{
+    CONTROL_PATH, DbusDaemon, GlucoseMeterSim, LinkTiming, Simulator, sig_uuid,
+};
 use relais_protocol::uuid as sig;
 use zbus::Connection;
 use zbus::zvariant::OwnedValue;
@@ -82,7 +85,7 @@ async fn characteristic(conn: &Connection, short: u16) -> String {
 async fn control1_injects_faults_over_dbus() {
     let bus = DbusDaemon::start().expect("dbus-daemon (Debian package `dbus`) must be installed");
     let meter = GlucoseMeterSim::with_records(ADDRESS, 1).unwrap();
-    let _sim = Simulator::start(bus.address(), vec![Box::new(meter)])
+    let sim = Simulator::start(bus.address(), vec![Box::new(meter)])
         .await
         .unwrap();
     let conn = zbus::connection::Builder::address(bus.address())
@@ -134,6 +137,22 @@ async fn control1_injects_faults_over_dbus() {
     .await
     .unwrap();
     assert_eq!(value.len(), 2);
+
+    // The link's pace.
+    control(&conn, "SetLinkTiming", &(15_000_u32, 4_u32))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.control().link_timing().await.unwrap(),
+        LinkTiming {
+            connection_interval: Duration::from_millis(15),
+            packets_per_event: 4,
+        }
+    );
+    let err = control(&conn, "SetLinkTiming", &(0_u32, 4_u32))
+        .await
+        .unwrap_err();
+    assert_eq!(err.0, "org.bluezsim.Error.InvalidArguments");
 
     // The control's own errors.
     let err = control(&conn, "DropLink", &("00:00:00:00:00:00",))
