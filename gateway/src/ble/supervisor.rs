@@ -397,9 +397,18 @@ impl AdvertMemory {
             return None;
         }
         self.seen.insert(key, now);
+        // An advertising scale has no Device Information: its format says what it is.
+        let model = match service {
+            relais_protocol::xiaomi::MiBodyCompositionScale::SERVICE_UUID => {
+                "Mi Body Composition Scale 2"
+            }
+            _ => "Mi Smart Scale",
+        };
         Some(Delivery {
             device: Identity {
                 address: address.to_owned(),
+                manufacturer: Some("Xiaomi".to_owned()),
+                model: Some(model.to_owned()),
                 ..Identity::default()
             },
             kind: DeviceKind::WeightScale,

@@ -28,6 +28,12 @@ pub struct GlucoseMeterSim {
     paired: bool,
     /// Boxed: its flash is ~100 KiB, too much to move around a test's stack.
     device: Box<GlucoseMeterDevice<RamFlash<PAGES>>>,
+    /// Synthetic records made so far (the next one's index).
+    made: u32,
+    /// Measurements still to take while running, one every `every_ms` of simulator time.
+    to_take: u32,
+    every_ms: u64,
+    next_take_ms: u64,
 }
 
 impl GlucoseMeterSim {
@@ -58,7 +64,21 @@ impl GlucoseMeterSim {
             },
             paired: true,
             device,
+            made: records,
+            to_take: 0,
+            every_ms: 0,
+            next_take_ms: 0,
         })
+    }
+
+    /// While running, the meter takes `count` more synthetic measurements, one every
+    /// `every_ms` of simulator time (the first after `every_ms`), as a user would: a device
+    /// that keeps producing readings.
+    pub fn with_new_records(mut self, every_ms: u64, count: u32) -> Self {
+        self.to_take = count;
+        self.every_ms = every_ms.max(1);
+        self.next_take_ms = self.every_ms;
+        self
     }
 
     /// Replaces the advertisement's service data.
@@ -164,6 +184,15 @@ impl VirtualDevice for GlucoseMeterSim {
     }
 
     fn poll(&mut self, now_ms: u64) -> Result<Vec<Action>, DeviceFault> {
+        while self.to_take > 0 && now_ms >= self.next_take_ms {
+            let (measurement, context) = synthetic_record(self.made)?;
+            self.device
+                .record(measurement, Some(context))
+                .map_err(|e| DeviceFault(format!("record: {e:?}")))?;
+            self.made = self.made.saturating_add(1);
+            self.to_take -= 1;
+            self.next_take_ms = self.next_take_ms.saturating_add(self.every_ms);
+        }
         self.device
             .poll(now_ms)
             .map(|a| a.into_iter().collect())
