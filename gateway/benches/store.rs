@@ -41,6 +41,7 @@ fn glucose(seq: u32) -> Delivery {
         device: Identity {
             // A meter per 60,000 records keeps sequence numbers distinct.
             address: format!("C0:FF:EE:00:{:02X}:01", seq / 60_000),
+            manufacturer: Some("Relais reference design".into()),
             model: Some("RS-GLUCOSE".into()),
             ..Identity::default()
         },
@@ -57,6 +58,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
     sorted[rank.min(sorted.len()) - 1]
 }
+
+#[path = "../tests/mes_common/mod.rs"]
+mod mes_common;
+
+/// Readings committed one at a time at a steady pace while the upload loop runs.
+const UPLOADED: usize = 500;
+const UPLOAD_PACE: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -86,6 +94,80 @@ fn main() {
     println!("  ingest / bare = {:.2}", rate / bare);
     println!("bare SQLite insert loop, one transaction per row: {single:.0} rows/s");
     println!("  ingest / bare one per transaction = {:.1}", rate / single);
+    let mut to_mes = runtime.block_on(commit_to_mes(&dir.path().join("mes.sqlite")));
+    to_mes.sort_by(f64::total_cmp);
+    println!(
+        "commit -> MES acknowledgement (mes-sandbox on loopback), {UPLOADED} readings at {} per s:",
+        1_000 / UPLOAD_PACE.as_millis()
+    );
+    println!(
+        "  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&to_mes, 50.0),
+        percentile(&to_mes, 99.0),
+        to_mes[to_mes.len() - 1]
+    );
+}
+
+/// Commits readings one by one while the MES upload loop runs against mes-sandbox; each
+/// reading's time from its commit to MES's acknowledgement (the outbox row marked sent).
+async fn commit_to_mes(path: &std::path::Path) -> Vec<f64> {
+    use relais::hub::clock::SystemClock;
+    use relais::hub::upload;
+    let world = mes_common::World::start().await;
+    let mut store = Store::open(path).unwrap();
+    store.set_sinks(&[Sink::Mes]);
+    let member = store.add_member("Camille").unwrap();
+    let tokens = world.pair("patient-1").await;
+    store.link_mes(member, &tokens).unwrap();
+    let meter = Identity {
+        address: "C0:FF:EE:00:00:01".into(),
+        ..Identity::default()
+    };
+    store.note_device(&meter, DeviceKind::GlucoseMeter).unwrap();
+    store.map_device_user(&meter.address, None, member).unwrap();
+    let store = hub::shared(store);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let hub_settings =
+        relais::fhir::HubSettings::new(mes_common::HUB_OID.parse().unwrap()).unwrap();
+    let uploader = tokio::spawn(upload::run(
+        Arc::clone(&store),
+        world.config.clone(),
+        upload::Settings::new(hub_settings),
+        Arc::new(SystemClock),
+        Arc::clone(&wake),
+        stop.clone(),
+    ));
+    let mut committed_at = std::collections::HashMap::new();
+    for seq in 0..UPLOADED as u32 {
+        let delivery = glucose(seq);
+        let results = store.lock().unwrap().commit(&[delivery]).unwrap();
+        let relais::store::Committed::Stored { id, .. } = results[0] else {
+            panic!("{results:?}")
+        };
+        committed_at.insert(id, Timestamp::now());
+        wake.notify_one();
+        tokio::time::sleep(UPLOAD_PACE).await;
+    }
+    loop {
+        let backlog = store.lock().unwrap().backlog(Sink::Mes).unwrap();
+        if backlog.sent as usize == UPLOADED {
+            break;
+        }
+        if backlog.quarantined + backlog.unsendable > 0 {
+            let refused = store.lock().unwrap().refused(Sink::Mes, 1).unwrap();
+            panic!("{backlog:?}: {refused:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    uploader.await.unwrap().unwrap();
+    let delivered = store.lock().unwrap().delivered(Sink::Mes).unwrap();
+    assert_eq!(world.stored("idpe-patient-1").await.len(), UPLOADED);
+    delivered
+        .iter()
+        .map(|(id, at)| at.duration_since(committed_at[id]).as_secs_f64() * 1000.0)
+        .collect()
 }
 
 async fn ingest_run(path: &std::path::Path) -> (f64, f64, Vec<f64>) {

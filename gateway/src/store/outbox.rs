@@ -307,6 +307,30 @@ impl Store {
         Ok(backlog)
     }
 
+    /// When each delivered row of `sink` was delivered, by measurement, in delivery order.
+    pub fn delivered(
+        &self,
+        sink: Sink,
+    ) -> Result<Vec<(MeasurementId, jiff::Timestamp)>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT measurement_id, done_at FROM outbox WHERE sink = ?1 AND state = 'sent'
+             ORDER BY done_at",
+        )?;
+        let rows = stmt.query_map([sink.as_str()], |r| {
+            Ok((MeasurementId(r.get(0)?), r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at) = row?;
+            out.push((
+                id,
+                at.parse()
+                    .map_err(|e| StoreError::Malformed(format!("done_at: {e}")))?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Quarantined and unsendable rows of `sink`, with their reasons, newest first.
     pub fn refused(&self, sink: Sink, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self.conn().prepare(&format!(
