@@ -16,6 +16,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = args.config.load()?;
+    let _daemon = hub::lock_daemon(&config.hub.database)?;
     let store = hub::shared(hub::open_store(&config)?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -33,6 +33,34 @@ pub struct Running {
     pub stop: CancellationToken,
 }
 
+/// Makes sure only one hub runs on `database`: an exclusive lock on `<database>.lock`, held as
+/// long as the returned file lives (the system releases it when the process dies, even by
+/// SIGKILL). Commands that only read or make small changes do not take it.
+pub fn lock_daemon(database: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `relais run` is using {}: stop it first",
+            database.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// Opens the store of `config`, with the sinks it enables.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store = Store::open(&config.hub.database)

@@ -179,6 +179,18 @@ impl Store {
         }
     }
 
+    /// Caps the database at `pages` pages (SQLite's `max_page_count`): writes beyond fail as
+    /// on a full disk. For tests of the hub's degraded mode.
+    #[doc(hidden)]
+    pub fn limit_pages(&self, pages: u64) -> Result<(), StoreError> {
+        self.conn.pragma_update(
+            None,
+            "max_page_count",
+            i64::try_from(pages).unwrap_or(i64::MAX),
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 use crate::store::{MeasurementId, MemberId, Store, StoreError, now_text};
 
+/// Further ahead than any retry delay: a next attempt this far is a clock that jumped back.
+const CLOCK_JUMP: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 /// Where readings go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,9 +143,12 @@ impl Store {
             let due = match next_attempt_at {
                 None => true,
                 Some(t) => {
-                    t.parse::<jiff::Timestamp>()
-                        .map_err(|e| StoreError::Malformed(format!("next_attempt_at: {e}")))?
-                        <= now
+                    let at = t
+                        .parse::<jiff::Timestamp>()
+                        .map_err(|e| StoreError::Malformed(format!("next_attempt_at: {e}")))?;
+                    // No retry is planned a day ahead: a time that far is a clock that jumped
+                    // back, and waiting for it would hold the queue for as long.
+                    at <= now || at.duration_since(now) > CLOCK_JUMP
                 }
             };
             if !due {

@@ -347,3 +347,68 @@ fn quirks_round_trip_by_name() {
     assert!(q.enable("roche-date-time-clock"));
     assert_eq!(quirk_names_of(q), ["roche-date-time-clock"]);
 }
+
+#[test]
+fn a_clock_that_jumped_back_does_not_hold_the_queue() {
+    let mut store = Store::open_in_memory().unwrap();
+    let camille = store.add_member("Camille").unwrap();
+    store
+        .note_device(
+            &Identity {
+                address: METER.into(),
+                ..Identity::default()
+            },
+            DeviceKind::GlucoseMeter,
+        )
+        .unwrap();
+    store.map_device_user(METER, None, camille).unwrap();
+    store.commit(&[glucose(0)]).unwrap();
+    let row = store
+        .next_for(Sink::Mes, Some(camille), 1, Timestamp::now())
+        .unwrap()[0]
+        .id;
+    let now = Timestamp::now();
+    let soon = now
+        .checked_add(jiff::SignedDuration::from_mins(10))
+        .unwrap();
+    store.mark_retry(row, "HTTP 503", soon).unwrap();
+    assert!(
+        store
+            .next_for(Sink::Mes, Some(camille), 1, now)
+            .unwrap()
+            .is_empty()
+    );
+    // The hub's clock jumps two days back: the retry planned 10 minutes ahead of the old
+    // time is now two days ahead, which no retry delay gives.
+    let jumped = now
+        .checked_sub(jiff::SignedDuration::from_hours(48))
+        .unwrap();
+    assert_eq!(
+        store
+            .next_for(Sink::Mes, Some(camille), 1, jumped)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_nothing_is_half_stored() {
+    let mut store = Store::open_in_memory().unwrap();
+    let pages: i64 = store
+        .conn()
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    store.limit_pages(u64::try_from(pages).unwrap()).unwrap();
+    let batch: Vec<Delivery> = (0..200).map(glucose).collect();
+    let err = store.commit(&batch).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+    assert!(err.to_string().contains("disk"), "{err}");
+    assert_eq!(
+        store.measurement_count().unwrap(),
+        0,
+        "the batch is all or nothing"
+    );
+    store.limit_pages(1_000_000).unwrap();
+    assert_eq!(store.commit(&batch).unwrap().len(), 200);
+}
