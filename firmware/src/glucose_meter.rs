@@ -258,19 +258,19 @@ impl<F: NorFlash> GlucoseMeter<F> {
         };
         let seq = self.log.append(&stored)?;
         let mut actions = Actions::new();
-        if let Some(link) = link.filter(|l| l.bonded && l.measurement_notifications) {
-            if !self.is_busy() {
-                let seq16 = seq.get() as u16;
+        if let Some(link) = link.filter(|l| l.bonded && l.measurement_notifications)
+            && !self.is_busy()
+        {
+            let seq16 = seq.get() as u16;
+            let _ = actions.push(Action::Notify {
+                uuid: GLUCOSE_MEASUREMENT,
+                value: stored.measurement.with_sequence_number(seq16),
+            });
+            if let Some(context) = stored.context.filter(|_| link.context_notifications) {
                 let _ = actions.push(Action::Notify {
-                    uuid: GLUCOSE_MEASUREMENT,
-                    value: stored.measurement.with_sequence_number(seq16),
+                    uuid: GLUCOSE_MEASUREMENT_CONTEXT,
+                    value: context.with_sequence_number(seq16),
                 });
-                if let Some(context) = stored.context.filter(|_| link.context_notifications) {
-                    let _ = actions.push(Action::Notify {
-                        uuid: GLUCOSE_MEASUREMENT_CONTEXT,
-                        value: context.with_sequence_number(seq16),
-                    });
-                }
             }
         }
         Ok((seq, actions))

@@ -238,10 +238,10 @@ impl<F: NorFlash> RecordLog<F> {
             summary: Summary::default(),
         };
         for slot in 0..geometry.pages {
-            if let PageState::Valid(header) = log.page_state(slot)? {
-                if log.newest.is_none_or(|n| header.epoch > n.header.epoch) {
-                    log.newest = Some(Newest { slot, header });
-                }
+            if let PageState::Valid(header) = log.page_state(slot)?
+                && log.newest.is_none_or(|n| header.epoch > n.header.epoch)
+            {
+                log.newest = Some(Newest { slot, header });
             }
         }
         log.check_ring()?;
@@ -1006,7 +1006,10 @@ fn geometry_of<F: NorFlash>(
     if page_size == 0 || page_size % MAX_UNIT as u32 != 0 || page_size < largest {
         return Err(GeometryError::UnsupportedPageSize);
     }
-    if range.start >= range.end || range.start % page_size != 0 || range.end % page_size != 0 {
+    if range.start >= range.end
+        || !range.start.is_multiple_of(page_size)
+        || !range.end.is_multiple_of(page_size)
+    {
         return Err(GeometryError::RangeNotPageAligned);
     }
     if range.end as usize > capacity {

@@ -59,7 +59,7 @@ fn context(i: u32) -> Option<GlucoseMeasurementContext> {
         extended_flags: None,
         carbohydrate_id: None,
         carbohydrate: None,
-        meal: Some(if i % 2 == 0 {
+        meal: Some(if i.is_multiple_of(2) {
             Meal::Preprandial
         } else {
             Meal::Postprandial

@@ -552,7 +552,7 @@ impl ReadNorFlash for Wide<'_> {
     const READ_SIZE: usize = 16;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
-        if offset % 16 != 0 || bytes.len() % 16 != 0 {
+        if !offset.is_multiple_of(16) || !bytes.len().is_multiple_of(16) {
             return Err(FlashError::NotAligned);
         }
         self.0.read(offset, bytes)
@@ -572,7 +572,7 @@ impl NorFlash for Wide<'_> {
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
-        if offset % 16 != 0 || bytes.len() % 16 != 0 {
+        if !offset.is_multiple_of(16) || !bytes.len().is_multiple_of(16) {
             return Err(FlashError::NotAligned);
         }
         self.0.write(offset, bytes)

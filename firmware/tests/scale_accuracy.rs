@@ -205,7 +205,7 @@ fn weigh_panel_member(i: u64, resolution: WeightResolution) -> Weighed {
     scale.set_unit(unit);
     let user = (i % 5 < 4).then_some((i % 5) as u8);
     scale.select_user(user).unwrap();
-    let clock_set = i % 2 == 0;
+    let clock_set = i.is_multiple_of(2);
 
     let mass_kg = 3.0 + 147.0 * i as f64 / 39.0 - 0.137 * (i % 7) as f64;
     let mass_kg = mass_kg.clamp(3.0, 150.0);

@@ -232,10 +232,10 @@ impl Format {
             (raw >> bits) & ((1 << self.exponent_bits) - 1),
             self.exponent_bits,
         );
-        if exponent == 0 {
-            if let Some(special) = self.special(i64::from(mantissa)) {
-                return MedValue::Special(special);
-            }
+        if exponent == 0
+            && let Some(special) = self.special(i64::from(mantissa))
+        {
+            return MedValue::Special(special);
         }
         MedValue::number(i64::from(mantissa), exponent as i8)
     }

@@ -114,13 +114,12 @@ struct DecimalNumber(Decimal);
 impl serde::Serialize for DecimalNumber {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
-        if d.exponent >= 0 {
-            if let Some(v) = 10i64
+        if d.exponent >= 0
+            && let Some(v) = 10i64
                 .checked_pow(u32::from(d.exponent.unsigned_abs()))
                 .and_then(|p| d.mantissa.checked_mul(p))
-            {
-                return s.serialize_i64(v);
-            }
+        {
+            return s.serialize_i64(v);
         }
         s.serialize_f64(d.to_f64())
     }

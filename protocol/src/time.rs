@@ -96,15 +96,15 @@ impl DateTime {
 
     #[inline(always)]
     fn check(&self) -> Result<(), (&'static str, u32, &'static str)> {
-        if let Some(y) = self.year.map(NonZeroU16::get) {
-            if !(1582..=9999).contains(&y) {
-                return Err(("year", y.into(), "a year of 0 (not known) or 1582..=9999"));
-            }
+        if let Some(y) = self.year.map(NonZeroU16::get)
+            && !(1582..=9999).contains(&y)
+        {
+            return Err(("year", y.into(), "a year of 0 (not known) or 1582..=9999"));
         }
-        if let Some(m) = self.month.map(NonZeroU8::get) {
-            if !(1..=12).contains(&m) {
-                return Err(("month", m.into(), "a month of 0 (not known) or 1..=12"));
-            }
+        if let Some(m) = self.month.map(NonZeroU8::get)
+            && !(1..=12).contains(&m)
+        {
+            return Err(("month", m.into(), "a month of 0 (not known) or 1..=12"));
         }
         if let Some(d) = self.day.map(NonZeroU8::get) {
             if !(1..=31).contains(&d) {
@@ -308,10 +308,11 @@ impl CurrentTime {
         let mut exact_time_256 = ExactTime256::read(&mut r, "exact_time_256")?;
         let reason = r.u8("adjust_reason")?;
         let ddt = &mut exact_time_256.day_date_time;
-        if quirks.omron_day_of_week_zero && ddt.day_of_week == DayOfWeek::Unknown {
-            if let Some(dt) = ddt.date_time.to_civil() {
-                ddt.day_of_week = DayOfWeek::from_civil(dt.date());
-            }
+        if quirks.omron_day_of_week_zero
+            && ddt.day_of_week == DayOfWeek::Unknown
+            && let Some(dt) = ddt.date_time.to_civil()
+        {
+            ddt.day_of_week = DayOfWeek::from_civil(dt.date());
         }
         let value = Self {
             exact_time_256,

@@ -926,7 +926,13 @@ mod tests {
     #[test]
     fn an_unsteady_zero_aborts() {
         let mut bench = Bench::started();
-        let events = bench.feed(8.0, |t| if (t * 40.0) as u32 % 2 == 0 { 0.0 } else { 3.0 });
+        let events = bench.feed(8.0, |t| {
+            if ((t * 40.0) as u32).is_multiple_of(2) {
+                0.0
+            } else {
+                3.0
+            }
+        });
         assert_eq!(aborts(&events), [Abort::ZeroUnstable]);
         assert_eq!(bench.actuators(), (false, true));
     }

@@ -204,10 +204,10 @@ impl<F: NorFlash> GlucoseMeterDevice<F> {
         let mut actions = DeviceActions::new();
         if let Some(conn) = subscriber {
             for action in live {
-                if let meter::Action::Notify { uuid, value } = action {
-                    if let Ok(sent) = self.server.notify(Recipients::Only(conn), uuid, &value) {
-                        extend(&mut actions, sent);
-                    }
+                if let meter::Action::Notify { uuid, value } = action
+                    && let Ok(sent) = self.server.notify(Recipients::Only(conn), uuid, &value)
+                {
+                    extend(&mut actions, sent);
                 }
             }
         }

@@ -63,7 +63,7 @@ impl<F: NorFlash> CalibrationStore<F> {
         if sector == 0 || u64::from(base) % sector != 0 || end > flash.capacity() as u64 {
             return Err(StoreError::Misplaced { base });
         }
-        let fits = |size: usize| size != 0 && SLOT_BYTES % size == 0;
+        let fits = |size: usize| size != 0 && SLOT_BYTES.is_multiple_of(size);
         if !fits(F::READ_SIZE) || !fits(F::WRITE_SIZE) || F::ERASE_SIZE < SLOT_BYTES {
             return Err(StoreError::UnsupportedGeometry);
         }

@@ -99,10 +99,10 @@ impl Central {
                 Ok(Some(event)) => event,
                 Ok(None) | Err(_) => break,
             };
-            if let CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id) = event {
-                if let Ok(peripheral) = self.adapter.peripheral(&id).await {
-                    self.note(&peripheral, &mut seen, &mut on_seen).await;
-                }
+            if let CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id) = event
+                && let Ok(peripheral) = self.adapter.peripheral(&id).await
+            {
+                self.note(&peripheral, &mut seen, &mut on_seen).await;
             }
         }
         if let Err(e) = self.adapter.stop_scan().await {

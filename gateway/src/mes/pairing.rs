@@ -479,10 +479,10 @@ impl PairingClient {
         let (Some(id_pe), Some(assigning_authority)) = (claims.id_pe, claims.assign_auth) else {
             return Err(PairingError::IdToken("no idPe or assignAuth claim".into()));
         };
-        if let Some(previous) = previous {
-            if previous.id_pe != id_pe || previous.assigning_authority != assigning_authority {
-                return Err(PairingError::IdentityChanged);
-            }
+        if let Some(previous) = previous
+            && (previous.id_pe != id_pe || previous.assigning_authority != assigning_authority)
+        {
+            return Err(PairingError::IdentityChanged);
         }
         let refresh_token = match (answer.refresh_token(), previous) {
             (Some(refresh), _) => refresh.secret().clone(),
@@ -544,10 +544,10 @@ impl PairingClient {
         let claims = jsonwebtoken::decode::<IdClaims>(jwt, &key, &validation)
             .map_err(invalid)?
             .claims;
-        if let Some(nonce) = nonce {
-            if claims.nonce.as_deref() != Some(nonce) {
-                return Err(PairingError::IdToken("nonce does not match".into()));
-            }
+        if let Some(nonce) = nonce
+            && claims.nonce.as_deref() != Some(nonce)
+        {
+            return Err(PairingError::IdToken("nonce does not match".into()));
         }
         Ok(claims)
     }

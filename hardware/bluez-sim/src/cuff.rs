@@ -150,11 +150,11 @@ fn run(config: CuffSim, requests: Requests) {
                 speed: config.speed,
                 button: config.button,
             };
-            if let Some(value) = config.device_clock {
-                if let Err(e) = set_clock(&TABLE, &value, |event| board.handle(event)) {
-                    requests.serve(&mut Broken(e));
-                    return;
-                }
+            if let Some(value) = config.device_clock
+                && let Err(e) = set_clock(&TABLE, &value, |event| board.handle(event))
+            {
+                requests.serve(&mut Broken(e));
+                return;
             }
             requests.serve(&mut board);
         }

@@ -139,11 +139,11 @@ fn run(config: ScaleSim, requests: crate::threaded::Requests) {
             return;
         }
     };
-    if let Some(value) = config.device_clock {
-        if let Err(e) = set_clock(&TABLE, &value, |event| firmware.handle(event)) {
-            requests.serve(&mut Broken(e));
-            return;
-        }
+    if let Some(value) = config.device_clock
+        && let Err(e) = set_clock(&TABLE, &value, |event| firmware.handle(event))
+    {
+        requests.serve(&mut Broken(e));
+        return;
     }
     // Offline time: what the scale sends then has no one to go to.
     let _ = firmware.advance_to(config.before_start_ms);

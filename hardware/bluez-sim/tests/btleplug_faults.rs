@@ -96,10 +96,10 @@ async fn wait_disconnected(
 ) {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Some(CentralEvent::DeviceDisconnected(id)) = events.next().await {
-                if id == peripheral.id() {
-                    return;
-                }
+            if let Some(CentralEvent::DeviceDisconnected(id)) = events.next().await
+                && id == peripheral.id()
+            {
+                return;
             }
         }
     })

@@ -57,18 +57,17 @@ async fn btleplug_decodes_a_xiaomi_scale_advertisement() {
         loop {
             if let Some(CentralEvent::ServiceDataAdvertisement { id, service_data }) =
                 events.next().await
+                && let Some(data) = service_data.get(&service)
             {
-                if let Some(data) = service_data.get(&service) {
-                    let advert = MiSmartScale::decode(data).unwrap().value;
-                    let done = seen
-                        .iter()
-                        .any(|a: &MiSmartScale| a.stabilized && !a.weight_removed)
-                        && advert.weight_removed
-                        && advert.stabilized;
-                    seen.push(advert);
-                    if done {
-                        return id;
-                    }
+                let advert = MiSmartScale::decode(data).unwrap().value;
+                let done = seen
+                    .iter()
+                    .any(|a: &MiSmartScale| a.stabilized && !a.weight_removed)
+                    && advert.weight_removed
+                    && advert.stabilized;
+                seen.push(advert);
+                if done {
+                    return id;
                 }
             }
         }

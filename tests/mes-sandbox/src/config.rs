@@ -95,13 +95,13 @@ impl SandboxConfig {
                     p.client_id, p.oid
                 ));
             }
-            if let Some(aa) = &p.assigning_authority_oid {
-                if !is_oid(aa) {
-                    return Err(format!(
-                        "partner {:?}: assigning_authority_oid {aa:?} is not an OID",
-                        p.client_id
-                    ));
-                }
+            if let Some(aa) = &p.assigning_authority_oid
+                && !is_oid(aa)
+            {
+                return Err(format!(
+                    "partner {:?}: assigning_authority_oid {aa:?} is not an OID",
+                    p.client_id
+                ));
             }
             if p.redirect_uris.is_empty() {
                 return Err(format!(

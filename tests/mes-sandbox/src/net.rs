@@ -73,10 +73,10 @@ impl ResettableStream {
 
 impl Drop for ResettableStream {
     fn drop(&mut self) {
-        if self.armed() {
-            if let Err(e) = self.inner.set_zero_linger() {
-                tracing::debug!(error = %e, "cannot set SO_LINGER 0");
-            }
+        if self.armed()
+            && let Err(e) = self.inner.set_zero_linger()
+        {
+            tracing::debug!(error = %e, "cannot set SO_LINGER 0");
         }
     }
 }

@@ -620,13 +620,13 @@ fn check_quantity(
                 .at(format!("{path}.code")),
         );
     }
-    if let Some(text) = unit_text {
-        if str_at(q, "unit") != Some(text) {
-            issues.push(
-                obs_issue(IssueType::Value, format!("{path}.unit must be {text}."))
-                    .at(format!("{path}.unit")),
-            );
-        }
+    if let Some(text) = unit_text
+        && str_at(q, "unit") != Some(text)
+    {
+        issues.push(
+            obs_issue(IssueType::Value, format!("{path}.unit must be {text}."))
+                .at(format!("{path}.unit")),
+        );
     }
 }
 
