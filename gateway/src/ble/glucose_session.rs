@@ -7,8 +7,9 @@
 //! records >= last + 1"). Measurements are paired with their contexts by
 //! [`ContextMatcher`]; records at or below the last committed sequence number, or already
 //! handed over, are dropped (dedup on the sequence number). The RACP response ends the
-//! transfer ("success" and "no records found" both count as done; a measurement whose
-//! announced context never came is then handed over without it); a timeout sends the abort
+//! transfer: "no records found" at once, "success" after a short settle time in which late
+//! records are still taken (a measurement whose announced context never came is then handed
+//! over without it); a timeout sends the abort
 //! (`03 00`) and drops a measurement still waiting for its context, for the next catch-up
 //! to fetch whole. [`Output::Done`] comes only once every handed-over record was accepted
 //! ([`Input::Accepted`]), so the caller never commits a sequence number it has not stored.
@@ -77,7 +78,11 @@ pub enum Output {
 enum State {
     Idle,
     Transferring,
-    /// The RACP response came; waiting for the consumer's acceptances.
+    /// The meter said "success": records it sent just before may still be on their way
+    /// (only a fault can reorder them on one link, but then every catch-up would end before
+    /// its records); they are taken until the driver's settle time passes without any.
+    Settling,
+    /// Waiting for the consumer's acceptances.
     Draining,
     Finished,
 }
@@ -135,6 +140,12 @@ impl GlucoseSession {
         self.skipped
     }
 
+    /// Whether the meter answered "success" and the session waits for late records: the
+    /// driver feeds [`Input::Timeout`] after its short settle time without notifications.
+    pub fn is_settling(&self) -> bool {
+        self.state == State::Settling
+    }
+
     /// Whether the session has emitted `Done` or `Aborted`.
     pub fn is_finished(&self) -> bool {
         self.state == State::Finished
@@ -153,6 +164,17 @@ impl GlucoseSession {
                 }
             }
             (State::Draining, _) => {}
+            (State::Settling, Input::Timeout) => {
+                self.flush(&mut out);
+                if self.unaccepted == 0 {
+                    out.push(self.finish_done());
+                } else {
+                    self.state = State::Draining;
+                }
+            }
+            (State::Settling, Input::Notification { uuid, value }) => {
+                self.notification(uuid, value, &mut out);
+            }
             (State::Transferring, Input::Timeout) => {
                 // A measurement still waiting for its context is not handed over: the next
                 // catch-up fetches it again, whole.
@@ -205,16 +227,20 @@ impl GlucoseSession {
             RacpResponse::ResponseCode {
                 request_op_code: OpCode::ReportStoredRecords,
                 response_code,
-            } => {
-                self.flush(out);
-                if response_code.completed() {
-                    tracing::debug!(?response_code, "glucose report ended");
+            } if self.state == State::Transferring => {
+                if response_code == ResponseCode::Success {
+                    tracing::debug!("glucose report ended; settling");
+                    self.state = State::Settling;
+                } else if response_code.completed() {
+                    // "No records found": nothing is on its way.
+                    self.flush(out);
                     if self.unaccepted == 0 {
                         out.push(self.finish_done());
                     } else {
                         self.state = State::Draining;
                     }
                 } else {
+                    self.flush(out);
                     tracing::warn!(?response_code, "glucose meter refused the report");
                     self.state = State::Finished;
                     out.push(Output::Aborted {

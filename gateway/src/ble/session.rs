@@ -47,6 +47,8 @@ pub struct Plan {
     pub halves_wait: Duration,
     /// How long a glucose catch-up waits for the next value before aborting.
     pub glucose_idle: Duration,
+    /// After the meter's "success", how long the catch-up still takes late records.
+    pub glucose_settle: Duration,
     /// How long the consumer may take to accept a measurement.
     pub accept_within: Duration,
     /// The longest a session lasts (a device that streams forever is released).
@@ -64,6 +66,7 @@ impl Plan {
             linger: Duration::from_secs(10),
             halves_wait: Duration::from_secs(2),
             glucose_idle: Duration::from_secs(10),
+            glucose_settle: Duration::from_millis(250),
             accept_within: Duration::from_secs(30),
             max_duration: Duration::from_secs(600),
         }
@@ -220,7 +223,9 @@ pub async fn run(
             // A meter has said everything once its catch-up is over.
             break;
         }
-        let wait = if catching_up {
+        let wait = if glucose.as_ref().is_some_and(GlucoseSession::is_settling) {
+            plan.glucose_settle
+        } else if catching_up {
             plan.glucose_idle
         } else if run.assembler.is_holding() {
             plan.halves_wait

@@ -116,11 +116,20 @@ fn a_context_is_attached_to_its_measurement_and_done_waits_for_acceptance() {
         ))
         .is_empty()
     );
+    assert!(s.is_settling());
+    // A record overtaken by the response is still taken while settling.
+    let late = s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(3, false)));
+    assert_eq!(records(&late), vec![3]);
+    assert!(
+        s.handle(Input::Timeout).is_empty(),
+        "settled, still unaccepted"
+    );
     assert!(s.handle(Input::Accepted(1)).is_empty());
+    assert!(s.handle(Input::Accepted(2)).is_empty());
     assert_eq!(
-        s.handle(Input::Accepted(2)),
+        s.handle(Input::Accepted(3)),
         vec![Output::Done {
-            last_sequence: Some(2)
+            last_sequence: Some(3)
         }]
     );
     assert!(s.is_finished());
@@ -194,11 +203,15 @@ fn garbage_is_skipped_without_stalling() {
     let out = s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(3, false)));
     assert_eq!(records(&out), vec![3]);
     s.handle(Input::Accepted(3));
-    assert_eq!(
+    assert!(
         s.handle(note(
             uuid::RECORD_ACCESS_CONTROL_POINT,
             &racp(ResponseCode::Success)
-        )),
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        s.handle(Input::Timeout),
         vec![Output::Done {
             last_sequence: Some(3)
         }]
