@@ -1091,6 +1091,9 @@ impl State {
             }
             props.value = value.to_vec();
         }
+        // Stamped as the signal is handed over: a fast client may have it before `emit_changed`
+        // returns.
+        let handed_over = Instant::now();
         emit_changed(
             conn,
             &ch.path,
@@ -1105,7 +1108,7 @@ impl State {
                 uuid: ch.uuid.clone(),
                 indication,
                 len: value.len(),
-                at: Instant::now(),
+                at: handed_over,
             };
             // No receiver left since the check: nothing to log for.
             let _ = world.emissions.send(emission);
