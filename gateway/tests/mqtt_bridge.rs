@@ -498,3 +498,39 @@ async fn a_persistent_qos1_session_under_a_stable_id_and_the_will_says_offline()
     again.stop.cancel();
     again.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cbor_readings_carry_the_same_structure_and_home_assistant_keeps_json() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let hex_of = |topic: &str| {
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+            .args(["-q", "1", "-t", topic, "-C", "1", "-W", "10", "-F", "%x"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub is missing")
+    };
+    let member_topic = hex_of("relais/camille/body_weight");
+    let device_topic = hex_of("relais/device/c0ffee000201/body_weight");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut settings = broker.settings();
+    settings.format = mqtt::payload::Format::Cbor;
+    let bridge = bridge(&store, settings);
+    bridge.commit(&[weighing(0, 14_000, 1)]);
+    bridge.wait_sent(1).await;
+    let bytes = |child: Child| {
+        let out = child.wait_with_output().unwrap();
+        let hex = String::from_utf8(out.stdout).unwrap();
+        relais::hex::parse_hex(hex.trim()).unwrap()
+    };
+    let cbor: Value = ciborium::from_reader(bytes(member_topic).as_slice()).unwrap();
+    assert_eq!(cbor["kind"], "body_weight");
+    assert_eq!(cbor["value"]["unit"], "kg");
+    assert_eq!(cbor["member"]["slug"], "camille");
+    let json: Value = serde_json::from_slice(&bytes(device_topic)).unwrap();
+    assert_eq!(json["measurement_id"], cbor["measurement_id"]);
+    bridge.stop.cancel();
+    bridge.task.await.unwrap();
+}
