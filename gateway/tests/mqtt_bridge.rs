@@ -18,6 +18,7 @@ use relais::ble::device::Identity;
 use relais::ble::kind::DeviceKind;
 use relais::ble::session::Delivery;
 use relais::hub::ingest::SharedStore;
+use relais::mqtt::client::Protocol;
 use relais::mqtt::{self, Settings};
 use relais::payload::{Payload, Record};
 use relais::store::{Sink, Store};
@@ -414,12 +415,27 @@ async fn readings_arrive_in_order_with_the_documented_payload_topics_and_discove
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing_and_the_rest_follows_in_order() {
+    restart_mid_stream(Protocol::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_broker_restart_mid_stream_loses_nothing_and_the_rest_follows_in_order() {
+    restart_mid_stream(Protocol::V5).await;
+}
+
+async fn restart_mid_stream(protocol: Protocol) {
     let mut broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     // A persistent QoS 1 subscriber: the broker keeps its queue across the restart.
     let sub = broker.subscribe("checker", &["relais/camille/#"]);
-    let bridge = bridge(&store, broker.settings());
+    let bridge = bridge(
+        &store,
+        Settings {
+            protocol,
+            ..broker.settings()
+        },
+    );
     let total = 300u32;
     let batch = |from: u32| -> Vec<Delivery> {
         (from..from + 10)
@@ -464,16 +480,30 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_the_rest_follows_in_order
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_qos1_session_under_a_stable_id_and_the_will_says_offline() {
+    // Mosquitto logs the session flags: protocol 3.1.1 (p2), clean session off (c0).
+    session_and_will(Protocol::V311, "p2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_persistent_qos1_session_under_a_stable_id_and_the_will_says_offline() {
+    // MQTT 5 (p5): clean start off and a session expiry, so the session outlives the link.
+    session_and_will(Protocol::V5, "p5").await;
+}
+
+async fn session_and_will(protocol: Protocol, flag: &str) {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let bridge = bridge(&store, broker.settings());
+    let settings = Settings {
+        protocol,
+        ..broker.settings()
+    };
+    let bridge = bridge(&store, settings.clone());
     bridge.commit(&[weighing(0, 14_000, 1)]);
     bridge.wait_sent(1).await;
-    // Mosquitto logs the session flags: protocol 3.1.1 (p2), clean session off (c0).
     let log = broker.log();
     assert!(
-        log.contains(&format!("as {CLIENT_ID} (p2, c0, k30)")),
+        log.contains(&format!("as {CLIENT_ID} ({flag}, c0, k30)")),
         "{log}"
     );
     assert_eq!(broker.retained("relais/status").unwrap(), "online");
@@ -488,7 +518,7 @@ async fn a_persistent_qos1_session_under_a_stable_id_and_the_will_says_offline()
     // A subscriber that was away gets what was published meanwhile (its session and QoS 1).
     let sub = broker.subscribe("away", &["relais/camille/#"]);
     drop(sub);
-    let again = self::bridge(&store, broker.settings());
+    let again = self::bridge(&store, settings);
     again.commit(&[weighing(1, 14_100, 1), weighing(2, 14_200, 1)]);
     again.wait_sent(3).await;
     let sub = broker.subscribe("away", &["relais/camille/#"]);

@@ -149,7 +149,7 @@ pub struct MqttSection {
     pub client_cert_file: Option<PathBuf>,
     /// PEM private key of `client_cert_file`.
     pub client_key_file: Option<PathBuf>,
-    /// `3.1.1` (`5` is not supported yet).
+    /// `3.1.1` or `5`.
     pub protocol: String,
     /// First level of every topic.
     pub topic_prefix: String,

@@ -1,18 +1,20 @@
 //! The MQTT bridge, "Out" side: every committed reading published to a broker, fed from the
 //! store's MQTT outbox, plus device states and Home Assistant discovery.
 //!
-//! - QoS 1 on a persistent session (`clean_session = false`) under a stable client id; the
-//!   last will sets the retained `<prefix>/status` to `offline`, `online` is published retained
-//!   on each connection.
+//! - MQTT 3.1.1 or 5 ([`client`]); QoS 1 on a persistent session (clean session / clean start
+//!   off) under a stable client id; the last will sets the retained `<prefix>/status` to
+//!   `offline`, `online` is published retained on each connection.
 //! - A row is marked sent only after the broker's PUBACK for each of its messages (packet ids
 //!   tracked from the event loop). On any connection error the session is dropped whole and
 //!   the rows not acknowledged stay pending: the next session, after our own backoff (rumqttc
 //!   would reconnect at once), publishes them again from the first one, in order. Delivery is
 //!   at least once: `measurement_id` and `reading_index` identify a reading.
 //!
+//! - [`client`]: rumqttc's 3.1.1 and 5 clients behind one face.
 //! - [`payload`]: topics, the reading payload, device states.
 //! - [`discovery`]: Home Assistant discovery configs.
 
+pub mod client;
 pub mod discovery;
 pub mod payload;
 
@@ -20,9 +22,6 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
-};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +30,7 @@ use crate::hub::config::MqttSection;
 use crate::hub::ingest::{SharedStore, with_store};
 use crate::mes::config::Secret;
 use crate::store::{OutboxId, Sink, StoreError};
+use client::{Client, Ev, Events, Protocol};
 use payload::{DeviceState, Format, device_slug};
 
 /// How the bridge connects and publishes.
@@ -42,6 +42,8 @@ pub struct Settings {
     pub port: u16,
     /// Stable client id.
     pub client_id: String,
+    /// MQTT 3.1.1 or 5.
+    pub protocol: Protocol,
     /// Username and password.
     pub credentials: Option<(String, Secret)>,
     /// TLS: the CA and client certificate files' contents, read at start.
@@ -86,6 +88,7 @@ impl Settings {
             host: host.to_owned(),
             port,
             client_id: client_id.to_owned(),
+            protocol: Protocol::V311,
             credentials: None,
             tls: None,
             prefix: "relais".to_owned(),
@@ -103,12 +106,6 @@ impl Settings {
 
     /// From the `[mqtt]` section (reads the TLS files).
     pub fn from_config(section: &MqttSection) -> Result<Self, String> {
-        if section.protocol != "3.1.1" {
-            return Err(format!(
-                "mqtt.protocol {}: only 3.1.1 is supported for now",
-                section.protocol
-            ));
-        }
         if section.embedded_broker {
             return Err("mqtt.embedded_broker: not available yet; run a broker".to_owned());
         }
@@ -155,6 +152,7 @@ impl Settings {
             tls,
             prefix: prefix.to_owned(),
             format: section.format.parse()?,
+            protocol: section.protocol.parse()?,
             discovery: (!discovery.is_empty()).then(|| discovery.to_owned()),
             backoff: Backoff {
                 initial: Duration::from_secs(1),
@@ -273,15 +271,6 @@ struct Bridge {
     expected: HashSet<String>,
 }
 
-/// Aborts the event loop's task when the session ends, however it ends.
-struct Pump(tokio::task::JoinHandle<()>);
-
-impl Drop for Pump {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One connection's bookkeeping.
 #[derive(Default)]
 struct Flight {
@@ -293,6 +282,8 @@ struct Flight {
     left: HashMap<OutboxId, usize>,
     /// Rows acknowledged, to mark sent.
     acked: Vec<OutboxId>,
+    /// Rows the broker refused for good (MQTT 5), with the reason, to quarantine.
+    refused: Vec<(OutboxId, String)>,
     /// The highest row published in this session.
     last: Option<OutboxId>,
 }
@@ -300,28 +291,6 @@ struct Flight {
 impl Bridge {
     fn status_topic(&self) -> String {
         format!("{}/status", self.settings.prefix)
-    }
-
-    fn options(&self) -> MqttOptions {
-        let s = &self.settings;
-        let mut options = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
-        options
-            .set_clean_session(false)
-            .set_keep_alive(s.keep_alive)
-            .set_max_packet_size(256 * 1024, 256 * 1024)
-            .set_last_will(LastWill::new(
-                self.status_topic(),
-                "offline",
-                QoS::AtLeastOnce,
-                true,
-            ));
-        if let Some((user, password)) = &s.credentials {
-            options.set_credentials(user.clone(), password.expose().to_owned());
-        }
-        if let Some(tls) = &s.tls {
-            options.set_transport(Transport::tls(tls.ca.clone(), tls.client.clone(), None));
-        }
-        options
     }
 
     async fn load_devices(&mut self) -> Result<(), StoreError> {
@@ -406,16 +375,16 @@ impl Bridge {
     }
 
     async fn publish(
-        client: &AsyncClient,
+        client: &Client,
         flight: &mut Flight,
         tag: Tag,
         m: Message,
     ) -> Result<(), SessionError> {
         flight.queued.push_back(tag);
         client
-            .publish(m.topic, QoS::AtLeastOnce, m.retain, m.payload)
+            .publish(m.topic, m.retain, m.payload)
             .await
-            .map_err(|e| SessionError::Connection(format!("publish: {e}")))
+            .map_err(SessionError::Connection)
     }
 
     /// One connection, until an error (`Err`) or `stop` (`Ok`).
@@ -426,27 +395,15 @@ impl Bridge {
         stop: &CancellationToken,
         connected: &mut bool,
     ) -> Result<(), SessionError> {
-        let (client, mut eventloop) = AsyncClient::new(self.options(), 256);
-        let (events_tx, mut events) = mpsc::unbounded_channel();
-        let _pump = Pump(tokio::spawn(async move {
-            loop {
-                let event = eventloop.poll().await;
-                let failed = event.is_err();
-                if events_tx.send(event).is_err() || failed {
-                    break;
-                }
-            }
-        }));
+        let (client, mut events, _pump) = client::connect(&self.settings, &self.status_topic());
         let connack = tokio::time::timeout(self.settings.connect_timeout, events.recv())
             .await
             .map_err(|_| SessionError::Connection("the broker did not answer in time".into()))?;
         match connack {
-            Some(Ok(Event::Incoming(Packet::ConnAck(ack))))
-                if ack.code == ConnectReturnCode::Success => {}
-            Some(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+            Some(Ok(Ev::ConnAck(Ok(())))) => {}
+            Some(Ok(Ev::ConnAck(Err(code)))) => {
                 return Err(SessionError::Connection(format!(
-                    "the broker refused the connection: {:?}",
-                    ack.code
+                    "the broker refused the connection: {code}"
                 )));
             }
             Some(Ok(other)) => {
@@ -479,9 +436,9 @@ impl Bridge {
         if let Some(discovery) = &self.settings.discovery {
             // Retained configs of ours come back: those no current device has are cleared.
             client
-                .subscribe(format!("{discovery}/sensor/+/+/config"), QoS::AtMostOnce)
+                .subscribe(format!("{discovery}/sensor/+/+/config"))
                 .await
-                .map_err(|e| SessionError::Connection(format!("subscribe: {e}")))?;
+                .map_err(SessionError::Connection)?;
         }
         let addresses: Vec<String> = self.devices.keys().cloned().collect();
         for address in addresses {
@@ -517,11 +474,7 @@ impl Bridge {
     }
 
     /// Publishes the next rows while the window has room.
-    async fn fill(
-        &mut self,
-        client: &AsyncClient,
-        flight: &mut Flight,
-    ) -> Result<(), SessionError> {
+    async fn fill(&mut self, client: &Client, flight: &mut Flight) -> Result<(), SessionError> {
         let room = self.settings.window.saturating_sub(flight.left.len());
         if room == 0 {
             return Ok(());
@@ -552,24 +505,45 @@ impl Bridge {
 
     async fn handle(
         &mut self,
-        client: &AsyncClient,
+        client: &Client,
         flight: &mut Flight,
-        event: Option<Result<Event, rumqttc::ConnectionError>>,
+        event: Option<Result<Ev, String>>,
     ) -> Result<(), SessionError> {
         let event = match event {
             Some(Ok(event)) => event,
-            Some(Err(e)) => return Err(SessionError::Connection(e.to_string())),
+            Some(Err(e)) => return Err(SessionError::Connection(e)),
             None => return Err(SessionError::Connection("event loop ended".into())),
         };
         match event {
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
+            Ev::Published(pkid) => {
                 let tag = flight.queued.pop_front().unwrap_or(Tag::Other);
                 if pkid != 0 {
                     flight.by_pkid.insert(pkid, tag);
                 }
             }
-            Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(Tag::Row(row)) = flight.by_pkid.remove(&ack.pkid)
+            Ev::Acked { pkid, refused } => {
+                let tag = flight.by_pkid.remove(&pkid);
+                match refused {
+                    None => {}
+                    Some(r) if r.permanent => {
+                        // Sending it again would be refused again: kept aside with the reason.
+                        if let Some(Tag::Row(row)) = tag
+                            && flight.left.remove(&row).is_some()
+                        {
+                            flight
+                                .refused
+                                .push((row, format!("the broker refused it: {}", r.reason)));
+                        }
+                        return Ok(());
+                    }
+                    Some(r) => {
+                        return Err(SessionError::Connection(format!(
+                            "the broker did not take a message ({}); publishing again",
+                            r.reason
+                        )));
+                    }
+                }
+                if let Some(Tag::Row(row)) = tag
                     && let Some(left) = flight.left.get_mut(&row)
                 {
                     *left = left.saturating_sub(1);
@@ -579,47 +553,50 @@ impl Bridge {
                     }
                 }
             }
-            Event::Incoming(Packet::Publish(p)) => {
+            Ev::Message { topic, empty } => {
                 if let Some(discovery) = &self.settings.discovery
-                    && discovery::is_ours(discovery, &p.topic)
-                    && !p.payload.is_empty()
-                    && !self.expected.contains(&p.topic)
+                    && discovery::is_ours(discovery, &topic)
+                    && !empty
+                    && !self.expected.contains(&topic)
                 {
-                    tracing::info!(topic = %p.topic, "mqtt: removing a stale discovery config");
+                    tracing::info!(%topic, "mqtt: removing a stale discovery config");
                     let clear = Message {
-                        topic: p.topic.clone(),
+                        topic,
                         payload: Vec::new(),
                         retain: true,
                     };
                     Self::publish(client, flight, Tag::Other, clear).await?;
                 }
             }
-            Event::Incoming(Packet::Disconnect) => {
+            Ev::BrokerDisconnect => {
                 return Err(SessionError::Connection("the broker disconnected".into()));
             }
-            _ => {}
+            Ev::ConnAck(_) | Ev::DisconnectSent | Ev::Other => {}
         }
         Ok(())
     }
 
-    /// Marks the acknowledged rows sent, in one transaction.
+    /// Marks the acknowledged rows sent, in one transaction, and quarantines the refused.
     async fn flush(&mut self, flight: &mut Flight) -> Result<(), SessionError> {
-        if flight.acked.is_empty() {
-            return Ok(());
+        if !flight.acked.is_empty() {
+            let rows = std::mem::take(&mut flight.acked);
+            with_store(&self.store, move |s| s.mark_sent_many(&rows)).await?;
         }
-        let rows = std::mem::take(&mut flight.acked);
-        with_store(&self.store, move |s| s.mark_sent_many(&rows)).await?;
+        if !flight.refused.is_empty() {
+            let refused = std::mem::take(&mut flight.refused);
+            with_store(&self.store, move |s| {
+                refused
+                    .iter()
+                    .try_for_each(|(row, why)| s.mark_quarantined(*row, why))
+            })
+            .await?;
+        }
         Ok(())
     }
 
     /// On stop: `offline` (a clean disconnect does not trigger the will), what is
     /// acknowledged meanwhile is marked, then disconnect.
-    async fn close(
-        &mut self,
-        client: &AsyncClient,
-        flight: &mut Flight,
-        events: &mut mpsc::UnboundedReceiver<Result<Event, rumqttc::ConnectionError>>,
-    ) {
+    async fn close(&mut self, client: &Client, flight: &mut Flight, events: &mut Events) {
         let offline = Message {
             topic: self.status_topic(),
             payload: b"offline".to_vec(),
@@ -633,8 +610,7 @@ impl Bridge {
         // Until the DISCONNECT is out (or 2 s), acknowledgements still count.
         while published {
             let event = match tokio::time::timeout_at(until, events.recv()).await {
-                Ok(Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None)
-                | Err(_) => break,
+                Ok(Some(Ok(Ev::DisconnectSent) | Err(_)) | None) | Err(_) => break,
                 Ok(Some(Ok(event))) => event,
             };
             published = self.handle(client, flight, Some(Ok(event))).await.is_ok();
