@@ -14,7 +14,8 @@ step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
-packages=(pkg-config build-essential binutils qemu-system-arm dbus)
+# mosquitto and mosquitto-clients: the MQTT bridge tests run a real broker and check with mosquitto_sub.
+packages=(pkg-config build-essential binutils qemu-system-arm dbus mosquitto mosquitto-clients)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

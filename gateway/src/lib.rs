@@ -6,6 +6,7 @@
 //! - [`fhir`]: readings mapped to the Bundles of MES API Mesure.
 //! - [`store`]: the hub's SQLite database.
 //! - [`mes`]: the MES client (pairing, upload).
+//! - [`mqtt`]: the MQTT bridge (readings, device states, Home Assistant discovery).
 //! - [`hub`]: the daemon wiring them together.
 #![cfg_attr(
     test,
@@ -23,5 +24,6 @@ pub mod fhir;
 pub mod hex;
 pub mod hub;
 pub mod mes;
+pub mod mqtt;
 pub mod payload;
 pub mod store;

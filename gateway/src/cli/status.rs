@@ -25,6 +25,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let backlog = store.backlog(Sink::Mes)?;
     let inbox = store.inbox()?.len();
     let refused = store.refused(Sink::Mes, 5)?;
+    let mqtt = store.backlog(Sink::Mqtt)?;
     if args.json {
         out!(
             "{}",
@@ -33,6 +34,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "measurements": store.measurement_count()?,
                 "inbox": inbox,
                 "mes": { "enabled": config.mes.enabled, "backlog": backlog, "refused": refused },
+                "mqtt": { "enabled": config.mqtt.enabled, "backlog": mqtt },
                 "members": members,
                 "devices": devices,
             })
@@ -63,6 +65,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     } else {
         out!("MES          off");
+    }
+    if config.mqtt.enabled {
+        out!(
+            "MQTT         {} to publish, {} published, {} refused by the broker",
+            mqtt.pending,
+            mqtt.sent,
+            mqtt.quarantined + mqtt.unsendable
+        );
+    } else {
+        out!("MQTT         off");
     }
     out!("members      {}", members.len());
     for m in &members {

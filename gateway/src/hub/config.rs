@@ -26,6 +26,8 @@ pub struct Config {
     pub ble: BleSection,
     /// Mon espace santé.
     pub mes: MesSection,
+    /// The MQTT bridge.
+    pub mqtt: MqttSection,
 }
 
 /// `[hub]`
@@ -119,6 +121,67 @@ impl Default for MesSection {
             redirect_uri: "http://127.0.0.1/mes/callback".to_owned(),
             max_backoff_seconds: 900,
             request_timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSection {
+    /// Publish readings to an MQTT broker.
+    pub enabled: bool,
+    /// The broker.
+    pub host: String,
+    /// Its port (1883, 8883 with TLS).
+    pub port: u16,
+    /// The client id, stable so the broker keeps the session; empty: `relais-<hostname>`.
+    pub client_id: String,
+    /// Empty: no credentials.
+    pub username: String,
+    /// See `username`.
+    pub password: String,
+    /// TLS to the broker (rustls).
+    pub tls: bool,
+    /// PEM CA certificates the broker's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for brokers that authenticate clients by certificate.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
+    /// `3.1.1` or `5`.
+    pub protocol: String,
+    /// First level of every topic.
+    pub topic_prefix: String,
+    /// Reading payloads: `json` or `cbor`.
+    pub format: String,
+    /// Home Assistant's discovery prefix; empty: no discovery.
+    pub discovery_prefix: String,
+    /// Start a broker on loopback when none is configured (not available yet).
+    pub embedded_broker: bool,
+    /// Longest delay between two connection attempts, seconds.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: "127.0.0.1".to_owned(),
+            port: 1883,
+            client_id: String::new(),
+            username: String::new(),
+            password: String::new(),
+            tls: false,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            protocol: "3.1.1".to_owned(),
+            topic_prefix: "relais".to_owned(),
+            format: "json".to_owned(),
+            discovery_prefix: "homeassistant".to_owned(),
+            embedded_broker: false,
+            max_backoff_seconds: 60,
         }
     }
 }
@@ -392,5 +455,20 @@ mod tests {
         assert!(Override::from_flag("no-equals").is_err());
         let o = Override::from_flag("toplevel=1").unwrap();
         assert!(Config::from_text("", None, &[o]).is_err());
+    }
+
+    #[test]
+    fn the_mqtt_section_is_off_by_default_and_strict() {
+        let config = Config::from_text("", None, &[]).unwrap();
+        assert!(!config.mqtt.enabled);
+        assert_eq!(config.mqtt.topic_prefix, "relais");
+        let text = "[mqtt]\nenabled = true\nport = 8883\ntls = true\nca_file = \"/etc/ca.pem\"\n";
+        let config = Config::from_text(text, None, &[]).unwrap();
+        assert_eq!(config.mqtt.port, 8883);
+        assert_eq!(config.mqtt.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        let err = Config::from_text("[mqtt]\nprefix = \"x\"\n", None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `prefix`"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: the TOML configuration and its overrides.
 //! - [`ingest`]: measurements from the BLE layer committed in groups, acknowledged after.
-//! - [`upload`]: the MES upload loop.
+//! - [`upload`]: the MES upload loop ([`crate::mqtt`] is the MQTT one).
 //! - [`clock`]: time for retries, real or virtual.
 
 pub mod clock;
@@ -69,6 +69,9 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.mes.enabled {
         sinks.push(Sink::Mes);
     }
+    if config.mqtt.enabled {
+        sinks.push(Sink::Mqtt);
+    }
     store.set_sinks(&sinks);
     Ok(store)
 }
@@ -116,18 +119,34 @@ pub async fn run(
     stop: CancellationToken,
     on_ingest: Option<mpsc::Sender<Ingested>>,
 ) -> anyhow::Result<()> {
+    // Checked before anything starts: a bad [mqtt] section stops `relais run` at once.
+    let mqtt = if config.mqtt.enabled {
+        Some(crate::mqtt::Settings::from_config(&config.mqtt).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
     let (reports, received) = mpsc::channel(1024);
     let (ingested, mut heard) = mpsc::channel(1024);
     let ingest = tokio::spawn(ingest::run(Arc::clone(&store), received, Some(ingested)));
     let wake = Arc::new(tokio::sync::Notify::new());
+    let mqtt_wake = Arc::new(tokio::sync::Notify::new());
+    let (mqtt_statuses, mqtt_heard) = mpsc::channel(256);
     let mut tasks = Vec::new();
-    // Commits wake the uploader; everything is passed on to whoever listens.
+    // Commits wake the uploader and the MQTT bridge; everything is passed on to whoever
+    // listens.
     {
-        let wake = Arc::clone(&wake);
+        let (wake, mqtt_wake) = (Arc::clone(&wake), Arc::clone(&mqtt_wake));
+        let mqtt_statuses = mqtt.is_some().then_some(mqtt_statuses);
         tasks.push(tokio::spawn(async move {
             while let Some(event) = heard.recv().await {
                 if matches!(event, Ingested::Committed { stored, .. } if stored > 0) {
                     wake.notify_one();
+                    mqtt_wake.notify_one();
+                }
+                if let (Ingested::Report(status), Some(to)) = (&event, &mqtt_statuses)
+                    && to.try_send(Arc::clone(status)).is_err()
+                {
+                    tracing::debug!("a device status was not passed to the MQTT bridge");
                 }
                 if let Some(on) = &on_ingest
                     && on.try_send(event).is_err()
@@ -162,6 +181,12 @@ pub async fn run(
                 tracing::error!("the MES upload cannot start: {e}");
             }
         }));
+    }
+    if let Some(settings) = mqtt {
+        let (store, stop) = (Arc::clone(&store), stop.clone());
+        tasks.push(tokio::spawn(crate::mqtt::run(
+            store, settings, mqtt_wake, mqtt_heard, stop,
+        )));
     }
     if config.ble.enabled {
         let central = Arc::new(

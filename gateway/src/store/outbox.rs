@@ -159,6 +159,46 @@ impl Store {
         Ok(out)
     }
 
+    /// The next rows of `sink` after `after`, whatever their member or retry time, in id
+    /// order, at most `limit`: for sinks that take every reading in one stream (MQTT).
+    pub fn next_of_sink(
+        &self,
+        sink: Sink,
+        after: Option<OutboxId>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox WHERE sink = ?1 AND id > ?2
+             AND state IN ('pending', 'sending') ORDER BY id LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                sink.as_str(),
+                after.map_or(0, |a| a.0),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            item,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks rows sent in one transaction (one fsync for a window of acknowledgements).
+    pub fn mark_sent_many(&mut self, ids: &[OutboxId]) -> Result<(), StoreError> {
+        let done = now_text();
+        let tx = self.conn_mut().transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'sent', next_attempt_at = NULL, done_at = ?2
+                 WHERE id = ?1 AND state IN ('pending', 'sending')",
+            )?;
+            for id in ids {
+                stmt.execute(params![id.0, done])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// When the member's first waiting row may be tried again (`None`: now, or nothing waits).
     pub fn next_attempt_at(
         &self,
