@@ -30,9 +30,15 @@ const KILLS: usize = 50;
 const STORED_RECORDS: u32 = 150;
 const NEW_RECORDS: u32 = 120;
 const NEW_RECORD_EVERY_MS: u64 = 400;
-/// Each weighing stays on the platform 8 s, so several hub lives see it (an advertising scale
-/// keeps nothing: a weighing taken entirely while no hub listens is gone, whatever the hub does).
-const WEIGHINGS: u32 = 6;
+/// A weighing every 10 s, each on the platform 8 s, for as long as the test can last. An
+/// advertising scale keeps nothing: a weighing taken while no hub listens long enough is gone
+/// whatever the hub does, so completeness is checked for the weighings the last, unkilled hub
+/// could see, and exactly-once for all.
+const WEIGHINGS: u32 = 60;
+const WEIGHING_EVERY_MS: u64 = 10_000;
+const WEIGHING_ON_MS: u64 = 8_000;
+/// Weighings the last hub must see in full before the test ends.
+const FINAL_WEIGHINGS: u64 = 2;
 
 /// A small deterministic generator: the kill moments are random but the run repeatable.
 struct Lcg(u64);
@@ -69,13 +75,14 @@ async fn fifty_sigkills_lose_nothing_and_duplicate_nothing() {
         .with_new_records(NEW_RECORD_EVERY_MS, NEW_RECORDS);
     let mut scale = XiaomiScaleSim::new(SCALE).unwrap();
     for i in 0..WEIGHINGS {
-        let on_ms = 2_000 + u64::from(i) * 10_000;
+        let on_ms = 2_000 + u64::from(i) * WEIGHING_EVERY_MS;
         scale = scale.with_weighing(Weighing {
             on_ms,
-            off_ms: on_ms + 8_000,
+            off_ms: on_ms + WEIGHING_ON_MS,
             mass_kg: 60.0 + f64::from(i) * 0.5,
         });
     }
+    let sim_started = std::time::Instant::now();
     let _sim = Simulator::start(bus.address(), vec![Box::new(meter), Box::new(scale)])
         .await
         .unwrap();
@@ -152,18 +159,45 @@ async fn fifty_sigkills_lose_nothing_and_duplicate_nothing() {
     }
 
     // The kills came while the hub was working: some readings made it, not all.
-    let expected = (STORED_RECORDS + NEW_RECORDS + WEIGHINGS) as usize;
+    let records = (STORED_RECORDS + NEW_RECORDS) as usize;
     let during = world.stored("idpe-patient-1").await.len();
     let committed = Store::open(&db).unwrap().measurement_count().unwrap();
     eprintln!(
-        "after {KILLS} kills: {committed} measurements committed, {during} in MES of {expected}"
+        "after {KILLS} kills: {committed} measurements committed, {during} in MES \
+         ({records} glucose records in the meter by the end)"
     );
-    assert!(during > 0 && during < expected, "{during} of {expected}");
+    assert!(during > 0, "nothing reached MES during the kills");
+    // The last hub lives until every glucose record is in and it has seen whole weighings.
+    let final_start_ms = u64::try_from(sim_started.elapsed().as_millis()).unwrap();
+    let first_seen_whole = final_start_ms
+        .saturating_sub(2_000)
+        .div_ceil(WEIGHING_EVERY_MS)
+        + 1;
+    let required: Vec<u32> = (first_seen_whole..first_seen_whole + FINAL_WEIGHINGS)
+        .map(|i| u32::try_from(i).unwrap())
+        .collect();
+    assert!(
+        required.iter().all(|&i| i < WEIGHINGS),
+        "the test outlived its weighings"
+    );
+    let weighing_kg100 = |i: u32| 6_000 + i64::from(i) * 50;
     let mut child = spawn();
     let mut stored = Vec::new();
     for _ in 0..1_500 {
         stored = world.stored("idpe-patient-1").await;
-        if stored.len() >= expected {
+        let glucose_in = stored.iter().filter(|o| o["code"] != "29463-7").count();
+        let weighed: Vec<i64> = stored
+            .iter()
+            .filter(|o| o["code"] == "29463-7")
+            .map(|o| {
+                (o["resource"]["valueQuantity"]["value"].as_f64().unwrap() * 100.0).round() as i64
+            })
+            .collect();
+        if glucose_in >= records
+            && required
+                .iter()
+                .all(|&i| weighed.contains(&weighing_kg100(i)))
+        {
             // A little longer: a duplicate would show up now.
             tokio::time::sleep(Duration::from_secs(2)).await;
             stored = world.stored("idpe-patient-1").await;
@@ -203,14 +237,27 @@ async fn fifty_sigkills_lose_nothing_and_duplicate_nothing() {
         expected_glucose,
         "every glucose record; hub log tail:\n{tail}"
     );
-    let expected_weights: Vec<i64> = (0..WEIGHINGS).map(|i| 6_000 + i64::from(i) * 50).collect();
-    assert_eq!(
-        weights.keys().copied().collect::<Vec<_>>(),
-        expected_weights,
-        "every weighing; hub log tail:\n{tail}"
+    let scheduled: Vec<i64> = (0..WEIGHINGS).map(weighing_kg100).collect();
+    assert!(
+        weights.keys().all(|w| scheduled.contains(w)),
+        "only scheduled weighings: {weights:?}"
+    );
+    for i in &required {
+        assert!(
+            weights.contains_key(&weighing_kg100(*i)),
+            "weighing {i}, on while the last hub ran: {weights:?}; hub log tail:\n{tail}"
+        );
+    }
+    eprintln!(
+        "{} glucose records and {} weighings in MES, each once ({} weighings were on the \
+         scale before the last hub started)",
+        glucose.len(),
+        weights.len(),
+        first_seen_whole
     );
     let store = Store::open(&db).unwrap();
     store.integrity_check().unwrap();
     let backlog = store.backlog(Sink::Mes).unwrap();
-    assert_eq!(backlog.sent as usize, expected, "{backlog:?}");
+    assert_eq!(backlog.sent as usize, stored.len(), "{backlog:?}");
+    assert_eq!((backlog.pending, backlog.sending), (0, 0), "{backlog:?}");
 }
