@@ -161,6 +161,29 @@ pub struct MqttSection {
     pub embedded_broker: bool,
     /// Longest delay between two connection attempts, seconds.
     pub max_backoff_seconds: u64,
+    /// Answer commands on `<topic_prefix>/command/<name>`.
+    pub commands: bool,
+    /// Where readings from other gateways may come in (`[[mqtt.sources]]`); none: no ingest.
+    pub sources: Vec<MqttSource>,
+}
+
+/// `[[mqtt.sources]]`: one topic readings from elsewhere are taken from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSource {
+    /// A name for errors and the default topic.
+    pub name: String,
+    /// The topic filter (wildcards allowed); empty: `<topic_prefix>/ingest/<name>`.
+    #[serde(default)]
+    pub topic: String,
+    /// `relais`, `theengs` or `openmqttgateway`.
+    pub format: String,
+    /// The member every reading of this source belongs to (name or id); empty: by device.
+    #[serde(default)]
+    pub member: String,
+    /// Device address to member (name or id); devices in neither go to the inbox.
+    #[serde(default)]
+    pub devices: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for MqttSection {
@@ -182,6 +205,8 @@ impl Default for MqttSection {
             discovery_prefix: "homeassistant".to_owned(),
             embedded_broker: false,
             max_backoff_seconds: 60,
+            commands: true,
+            sources: Vec::new(),
         }
     }
 }

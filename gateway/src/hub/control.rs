@@ -158,6 +158,14 @@ impl Control {
         }
     }
 
+    /// A handle on `store` alone, no hub running Bluetooth: its BLE actions answer
+    /// [`ControlError::BluetoothOff`] at once.
+    pub fn without_bluetooth(store: SharedStore) -> Self {
+        let control = Self::new(store);
+        drop(control.take_supervisor_port());
+        control
+    }
+
     /// The store.
     pub fn store(&self) -> &SharedStore {
         &self.store
@@ -418,8 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_supervisor_the_ble_actions_say_bluetooth_is_off() {
-        let control = control();
-        drop(control.take_supervisor_port());
+        let control = Control::without_bluetooth(control().store().clone());
         assert_eq!(
             control.sync_now("C0:FF:EE:00:00:01").await,
             Err(ControlError::BluetoothOff)

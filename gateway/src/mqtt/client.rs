@@ -57,18 +57,28 @@ pub enum Ev {
         refused: Option<Refusal>,
     },
     /// A message on a subscription.
-    Message {
-        /// Its topic.
-        topic: String,
-        /// Empty payload: a cleared retained message.
-        empty: bool,
-    },
+    Message(Incoming),
     /// The broker sent DISCONNECT.
     BrokerDisconnect,
     /// Our DISCONNECT left.
     DisconnectSent,
     /// Anything else.
     Other,
+}
+
+/// A message the broker passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload (empty: a cleared retained message).
+    pub payload: Vec<u8>,
+    /// Retained: stored by the broker, maybe long ago.
+    pub retain: bool,
+    /// MQTT 5: where the sender wants the answer.
+    pub response_topic: Option<String>,
+    /// MQTT 5: what the answer must carry back.
+    pub correlation: Option<Vec<u8>>,
 }
 
 /// Events, or the error that ended the connection.
@@ -195,10 +205,13 @@ fn v311(event: rumqttc::Event) -> Ev {
             pkid: ack.pkid,
             refused: None,
         },
-        Event::Incoming(Packet::Publish(p)) => Ev::Message {
+        Event::Incoming(Packet::Publish(p)) => Ev::Message(Incoming {
             topic: p.topic,
-            empty: p.payload.is_empty(),
-        },
+            payload: p.payload.to_vec(),
+            retain: p.retain,
+            response_topic: None,
+            correlation: None,
+        }),
         Event::Incoming(Packet::Disconnect) => Ev::BrokerDisconnect,
         Event::Outgoing(o) => outgoing(&o),
         Event::Incoming(_) => Ev::Other,
@@ -230,10 +243,24 @@ fn v5(event: rumqttc::v5::Event) -> Ev {
                 }),
             },
         },
-        Event::Incoming(Packet::Publish(p)) => Ev::Message {
-            topic: String::from_utf8_lossy(&p.topic).into_owned(),
-            empty: p.payload.is_empty(),
-        },
+        Event::Incoming(Packet::Publish(p)) => {
+            let (response_topic, correlation) = p
+                .properties
+                .map(|props| {
+                    (
+                        props.response_topic,
+                        props.correlation_data.map(|c| c.to_vec()),
+                    )
+                })
+                .unwrap_or_default();
+            Ev::Message(Incoming {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.to_vec(),
+                retain: p.retain,
+                response_topic,
+                correlation,
+            })
+        }
         Event::Incoming(Packet::Disconnect(_)) => Ev::BrokerDisconnect,
         Event::Outgoing(o) => outgoing(&o),
         Event::Incoming(_) => Ev::Other,
@@ -263,16 +290,54 @@ impl Client {
 
     /// Subscribes to `filter` at QoS 0.
     pub async fn subscribe(&self, filter: String) -> Result<(), String> {
-        let qos0 = rumqttc::v5::mqttbytes::QoS::AtMostOnce;
+        self.subscribe_qos(filter, false).await
+    }
+
+    /// Subscribes to `filter` at QoS 1 when `at_least_once`, else 0.
+    pub async fn subscribe_qos(&self, filter: String, at_least_once: bool) -> Result<(), String> {
+        use rumqttc::v5::mqttbytes::QoS as QoS5;
+        let (qos, qos5) = if at_least_once {
+            (QoS::AtLeastOnce, QoS5::AtLeastOnce)
+        } else {
+            (QoS::AtMostOnce, QoS5::AtMostOnce)
+        };
         match self {
             Self::V311(c) => c
-                .subscribe(filter, QoS::AtMostOnce)
+                .subscribe(filter, qos)
                 .await
                 .map_err(|e| format!("subscribe: {e}")),
             Self::V5(c) => c
-                .subscribe(filter, qos0)
+                .subscribe(filter, qos5)
                 .await
                 .map_err(|e| format!("subscribe: {e}")),
+        }
+    }
+
+    /// Hands a QoS 1 answer to the event loop; MQTT 5 carries `correlation` back.
+    pub async fn publish_reply(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+        correlation: Option<Vec<u8>>,
+    ) -> Result<(), String> {
+        match (self, correlation) {
+            (Self::V5(c), Some(correlation)) => {
+                let props = rumqttc::v5::mqttbytes::v5::PublishProperties {
+                    correlation_data: Some(correlation.into()),
+                    content_type: Some("application/json".to_owned()),
+                    ..Default::default()
+                };
+                c.publish_with_properties(
+                    topic,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    false,
+                    payload,
+                    props,
+                )
+                .await
+                .map_err(|e| format!("publish: {e}"))
+            }
+            _ => self.publish(topic, false, payload).await,
         }
     }
 
