@@ -379,3 +379,128 @@ async fn cbor_readings_carry_the_same_structure_and_home_assistant_keeps_json() 
     bridge.stop.cancel();
     bridge.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_publish_the_broker_refuses_is_quarantined_not_retried() {
+    // The broker's ACL forbids Camille's topic: MQTT 5 PUBACKs say "not authorized".
+    let broker = Broker::start_with(|dir| {
+        let acl = dir.join("acl");
+        std::fs::write(&acl, "topic deny relais/camille/#\ntopic readwrite #\n").unwrap();
+        format!("acl_file {}", acl.display())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let bridge = bridge(
+        &store,
+        Settings {
+            protocol: Protocol::V5,
+            ..broker.settings()
+        },
+    );
+    // Two of Camille's (user 1), two unassigned (user 2).
+    bridge.commit(&[
+        weighing(0, 14_000, 1),
+        weighing(1, 14_010, 2),
+        weighing(2, 14_020, 1),
+        weighing(3, 14_030, 2),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let backlog = loop {
+        let backlog = store.lock().unwrap().backlog(Sink::Mqtt).unwrap();
+        if backlog.pending == 0 {
+            break backlog;
+        }
+        assert!(Instant::now() < deadline, "{backlog:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((backlog.sent, backlog.quarantined), (2, 2), "{backlog:?}");
+    let refused = store.lock().unwrap().refused(Sink::Mqtt, 10).unwrap();
+    for row in &refused {
+        let why = row.last_error.as_deref().unwrap_or_default();
+        assert!(why.contains("NotAuthorized"), "{why}");
+    }
+    // Not tried again: the broker saw each refused message once, even after more wake-ups.
+    let denied = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("Denied PUBLISH") && l.contains("relais/camille/"))
+            .count()
+    };
+    assert_eq!(denied(&broker.log()), 2, "{}", broker.log());
+    bridge.commit(&[weighing(4, 14_040, 2)]);
+    bridge.wait_sent(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(denied(&broker.log()), 2);
+    bridge.stop.cancel();
+    bridge.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_broker_whose_certificate_chains_to_the_configured_ca() {
+    // A CA and a server certificate for 127.0.0.1, made here.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+    let broker = Broker::start_with(|dir| {
+        std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+        format!(
+            "certfile {0}/server.pem\nkeyfile {0}/server.key",
+            dir.display()
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    // Another CA: the broker's certificate is refused, nothing is sent.
+    let stranger_key = rcgen::KeyPair::generate().unwrap();
+    let mut stranger_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    stranger_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let stranger = stranger_params.self_signed(&stranger_key).unwrap();
+    let untrusting = bridge(
+        &store,
+        Settings {
+            tls: Some(mqtt::Tls {
+                ca: stranger.pem().into_bytes(),
+                client: None,
+            }),
+            ..broker.settings()
+        },
+    );
+    untrusting.commit(&[weighing(0, 14_000, 1)]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        untrusting.sent(),
+        0,
+        "connected to a broker it cannot trust"
+    );
+    untrusting.stop.cancel();
+    untrusting.task.await.unwrap();
+    assert!(
+        broker.log().contains("OpenSSL Error") || broker.log().contains("alert"),
+        "the broker saw the handshake fail: {}",
+        broker.log()
+    );
+
+    let trusting = bridge(
+        &store,
+        Settings {
+            tls: Some(mqtt::Tls {
+                ca: ca.pem().into_bytes(),
+                client: None,
+            }),
+            ..broker.settings()
+        },
+    );
+    trusting.wait_sent(1).await;
+    trusting.commit(&[weighing(1, 14_010, 1)]);
+    trusting.wait_sent(2).await;
+    trusting.stop.cancel();
+    trusting.task.await.unwrap();
+}

@@ -466,6 +466,8 @@ impl Bridge {
             self.settings.port
         );
         let mut flight = Flight::default();
+        // Before `online`: who sees it can send commands and readings at once.
+        self.subscribe_in(&client).await?;
         let online = Message {
             topic: self.status_topic(),
             payload: b"online".to_vec(),
@@ -485,7 +487,6 @@ impl Bridge {
                 .await
                 .map_err(SessionError::Connection)?;
         }
-        self.subscribe_in(&client).await?;
         let addresses: Vec<String> = self.devices.keys().cloned().collect();
         for address in addresses {
             for m in self.device_messages(&address) {
