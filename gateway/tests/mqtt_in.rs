@@ -307,6 +307,10 @@ async fn readings_from_other_gateways_follow_the_ble_path_and_bad_ones_are_expla
         bob_weights.contains(&72.0) && bob_weights.contains(&90.0),
         "{bob_weights:?}"
     );
+    assert_eq!(
+        broker.retained("relais/schema/ingest").unwrap(),
+        mqtt::ingest::INGEST_SCHEMA.trim_end()
+    );
     // The scale's own clock came through OpenMQTTGateway's raw advertisement.
     let omg = bob.iter().find(|p| p["value"]["value"] == 72.0).unwrap();
     assert_eq!(omg["measured_at"], "2024-03-05T08:30:15");

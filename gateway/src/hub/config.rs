@@ -483,6 +483,25 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_sources_are_a_list_of_tables() {
+        let text = "[mqtt]\nenabled = true\n[[mqtt.sources]]\nname = \"bathroom\"\n\
+                    topic = \"home/TheengsGateway/BTtoMQTT/+\"\nformat = \"theengs\"\n\
+                    devices = { \"C4:7C:8D:6A:12:34\" = \"Camille\" }\n\
+                    [[mqtt.sources]]\nname = \"lab\"\nformat = \"relais\"\nmember = \"2\"\n";
+        let config = Config::from_text(text, None, &[]).unwrap();
+        let sources = &config.mqtt.sources;
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[0].devices["C4:7C:8D:6A:12:34"], "Camille");
+        assert_eq!(
+            (sources[1].topic.as_str(), sources[1].member.as_str()),
+            ("", "2")
+        );
+        assert!(config.mqtt.commands);
+        let typo = text.replace("format = \"relais\"", "formats = \"relais\"");
+        assert!(Config::from_text(&typo, None, &[]).is_err());
+    }
+
+    #[test]
     fn the_mqtt_section_is_off_by_default_and_strict() {
         let config = Config::from_text("", None, &[]).unwrap();
         assert!(!config.mqtt.enabled);

@@ -38,6 +38,10 @@ use crate::hub::control::{Control, ControlError};
 use crate::payload::{Payload, Record};
 use crate::store::{Committed, MeasurementId, MemberId};
 
+/// The JSON Schema of the `relais` input format, also published retained on
+/// `<prefix>/schema/ingest`.
+pub const INGEST_SCHEMA: &str = include_str!("../../../docs/mqtt/ingest.schema.json");
+
 /// Largest message taken; larger ones are refused unread.
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
@@ -743,6 +747,43 @@ mod tests {
         assert_eq!(
             reason(SourceFormat::OpenMqttGateway, &settling),
             Reason::NotAMeasurement
+        );
+    }
+
+    #[test]
+    fn the_schema_names_what_the_parser_takes() {
+        let schema: serde_json::Value = serde_json::from_str(INGEST_SCHEMA).unwrap();
+        let full = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:01","manufacturer":"M","model":"W"},
+            "kind":"body_weight","value":{"value":70,"unit":"kg"},"measured_at":"2026-02-28T07:30:00",
+            "user_index":1,"member":"Alice"}"#;
+        let mut message: serde_json::Value = serde_json::from_str(full).unwrap();
+        take(SourceFormat::Relais, full).unwrap().unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        for key in message.as_object().unwrap().keys() {
+            assert!(properties.contains_key(key), "{key} is not in the schema");
+        }
+        // The pressure fields the weighing has not are in the schema too, and nothing else.
+        let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "device",
+                "diastolic",
+                "kind",
+                "mean_arterial_pressure",
+                "measured_at",
+                "member",
+                "systolic",
+                "user_index",
+                "value",
+                "version"
+            ]
+        );
+        message["extra"] = serde_json::json!(1);
+        assert_eq!(
+            reason(SourceFormat::Relais, &message.to_string()),
+            Reason::Schema
         );
     }
 

@@ -480,6 +480,14 @@ impl Bridge {
             retain: true,
         };
         Self::publish(&client, &mut flight, Tag::Other, schema).await?;
+        if !self.settings.sources.is_empty() {
+            let schema = Message {
+                topic: format!("{}/schema/ingest", self.settings.prefix),
+                payload: ingest::INGEST_SCHEMA.as_bytes().to_vec(),
+                retain: true,
+            };
+            Self::publish(&client, &mut flight, Tag::Other, schema).await?;
+        }
         if let Some(discovery) = &self.settings.discovery {
             // Retained configs of ours come back: those no current device has are cleared.
             client
