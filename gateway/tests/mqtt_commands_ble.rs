@@ -155,6 +155,21 @@ async fn mqtt_commands_scan_pair_assign_sync_and_unpair_on_a_running_hub() {
     let (_, unpaired) = final_answer(&sub, "u1");
     assert_eq!(unpaired["ok"], true, "{unpaired}");
 
+    // Eight commands at most run at once: a ninth scan while eight last is answered `busy`.
+    for i in 0..9 {
+        broker.publish(
+            "relais/command/scan",
+            &format!(r#"{{"id":"b{i}","seconds":4}}"#),
+            &[],
+        );
+    }
+    let outcomes: Vec<Value> = (0..9)
+        .map(|i| final_answer(&sub, &format!("b{i}")).1)
+        .collect();
+    let busy = outcomes.iter().filter(|a| a["error"] == "busy").count();
+    let done = outcomes.iter().filter(|a| a["ok"] == true).count();
+    assert_eq!((busy, done), (1, 8), "{outcomes:?}");
+
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(30), hub)
         .await

@@ -443,3 +443,47 @@ async fn commands_answer_on_the_response_topic_or_the_fallback_and_assign_republ
     assert_eq!(sub.json("relais/response/b")[0]["error"], "bad_request");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_message_over_the_packet_limit_is_dropped_by_the_broker_not_looped() {
+    huge_message(Protocol::V5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_packet_limit_is_refused_by_its_size_not_looped() {
+    huge_message(Protocol::V311).await;
+}
+
+/// A message of 300 kB: MQTT 5 announces a 256 KiB limit, so the broker drops it; MQTT 3.1.1
+/// cannot, so the bridge reads it and refuses it. Either way the connection stays up (a
+/// connection ended by it would get it again on the next, for ever).
+async fn huge_message(protocol: Protocol) {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = broker.subscribe("checker", &["relais/#"]);
+    let hub = hub(&broker, dir.path(), protocol);
+    wait_until_listening(&broker, &sub);
+    // Over the maximum packet size the bridge announces in its CONNECT (256 KiB).
+    broker.publish("relais/ingest/lab", &"x".repeat(300_000), &[]);
+    broker.publish(
+        "relais/ingest/bobs",
+        &weight("C0:FF:EE:00:09:02", 90.0, "2026-02-28T07:34:00", None),
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hub.count() < 1 {
+        assert!(Instant::now() < deadline, "the next reading was not taken");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = broker.log();
+    let connections = log.matches("as relais-test").count();
+    assert_eq!(connections, 1, "the bridge reconnected: {log}");
+    let errors = sub.json("relais/error");
+    let too_large = errors.iter().filter(|e| e["reason"] == "too_large").count();
+    assert_eq!(
+        too_large,
+        usize::from(protocol == Protocol::V311),
+        "{errors:?}"
+    );
+    hub.stop().await;
+}

@@ -30,8 +30,14 @@ impl std::str::FromStr for Protocol {
 /// How long an MQTT 5 session outlives its connection (the broker keeps it a week).
 const SESSION_EXPIRY_SECONDS: u32 = 7 * 24 * 3600;
 
-/// Largest packet either way; brokers hold other integrations' discovery configs too.
+/// Largest packet either way; brokers hold other integrations' discovery configs too. MQTT 5
+/// tells the broker, which then drops larger messages instead of sending them.
 const MAX_PACKET: usize = 256 * 1024;
+
+/// Largest packet taken with MQTT 3.1.1, which cannot tell the broker a limit: a larger one
+/// ends the connection, and the broker sends it again on the next (QoS 1), for ever. Large
+/// enough that any message short of abuse is read, and refused by its size.
+const MAX_PACKET_IN_V311: usize = 16 * 1024 * 1024;
 
 /// Why the broker refused a publish (MQTT 5 PUBACK reason codes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +127,7 @@ pub fn connect(settings: &Settings, will_topic: &str) -> (Client, Events, Pump) 
             );
             o.set_clean_session(false)
                 .set_keep_alive(settings.keep_alive)
-                .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+                .set_max_packet_size(MAX_PACKET_IN_V311, MAX_PACKET)
                 .set_last_will(rumqttc::LastWill::new(
                     will_topic,
                     "offline",

@@ -20,6 +20,9 @@ use super::client::Incoming;
 /// Largest command body taken.
 pub const MAX_BODY: usize = 4096;
 
+/// Commands run at once (a scan or a pairing lasts); more are answered `busy`.
+pub const MAX_RUNNING: usize = 8;
+
 /// An answer to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -128,8 +131,15 @@ fn usable_id(id: &str) -> bool {
 }
 
 /// Answers the command `incoming` carries (its topic is `<prefix>/command/<name>`); the
-/// answers go to `out`. Runs as long as the command does (a scan, a pairing).
-pub async fn run(control: Control, prefix: String, incoming: Incoming, out: mpsc::Sender<Answer>) {
+/// answers go to `out`. Runs as long as the command does (a scan, a pairing), holding
+/// `permit`; without one, too many commands run and this one is answered `busy`.
+pub async fn run(
+    control: Control,
+    prefix: String,
+    incoming: Incoming,
+    out: mpsc::Sender<Answer>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     let name = incoming
         .topic
         .rsplit('/')
@@ -158,6 +168,10 @@ pub async fn run(control: Control, prefix: String, incoming: Incoming, out: mpsc
         id,
         out,
     };
+    if permit.is_none() {
+        let message = format!("{MAX_RUNNING} commands are under way: ask again later");
+        return reply.error("busy", &message).await;
+    }
     if body.len() > MAX_BODY {
         let message = format!("{} bytes; at most {MAX_BODY}", body.len());
         return reply.error("too_large", &message).await;

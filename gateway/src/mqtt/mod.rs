@@ -267,6 +267,7 @@ pub async fn run_with(
         expected: HashSet::new(),
         answer,
         answers,
+        running: Arc::new(tokio::sync::Semaphore::new(commands::MAX_RUNNING)),
     };
     let mut failures = 0u32;
     while !stop.is_cancelled() {
@@ -310,6 +311,8 @@ struct Bridge {
     /// Commands' answers, from their tasks.
     answer: mpsc::Sender<Answer>,
     answers: mpsc::Receiver<Answer>,
+    /// Commands under way, at most [`commands::MAX_RUNNING`].
+    running: Arc<tokio::sync::Semaphore>,
     /// By address.
     devices: BTreeMap<String, DeviceState>,
     /// The discovery config topics the current devices have.
@@ -706,11 +709,13 @@ impl Bridge {
                 tracing::warn!(topic = %message.topic, "mqtt: a retained command is not run");
                 return Ok(());
             }
+            let permit = Arc::clone(&self.running).try_acquire_owned().ok();
             tokio::spawn(commands::run(
                 self.control.clone(),
                 self.settings.prefix.clone(),
                 message,
                 self.answer.clone(),
+                permit,
             ));
             return Ok(());
         }

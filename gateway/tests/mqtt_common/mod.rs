@@ -136,9 +136,13 @@ impl Broker {
 
     /// `mosquitto_pub` of one message, QoS 1, with more arguments (`-V mqttv5`, `-D ...`).
     pub fn publish(&self, topic: &str, payload: &str, args: &[&str]) {
+        // Large payloads go through a file: an argument has at most 128 KiB.
+        let file = self.dir.path().join("payload");
+        std::fs::write(&file, payload).unwrap();
         let status = Command::new("mosquitto_pub")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-q", "1", "-t", topic, "-m", payload])
+            .args(["-q", "1", "-t", topic, "-f"])
+            .arg(&file)
             .args(args)
             .status()
             .expect("mosquitto_pub is missing");
