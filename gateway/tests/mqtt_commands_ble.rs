@@ -57,7 +57,7 @@ async fn mqtt_commands_scan_pair_assign_sync_and_unpair_on_a_running_hub() {
             "[hub]\ndatabase = \"{}\"\ntime_zone = \"UTC\"\n[ble]\nlinger_seconds = 1\n\
              rest_seconds = 600\n[mes]\nenabled = false\n[mqtt]\nenabled = true\n\
              port = {}\nclient_id = \"relais-ble-test\"\nprotocol = \"5\"\n\
-             discovery_prefix = \"\"\n",
+             discovery_prefix = \"\"\ncommands = true\n",
             dir.path().join("hub.sqlite").display(),
             broker.port
         ),

@@ -161,7 +161,8 @@ pub struct MqttSection {
     pub embedded_broker: bool,
     /// Longest delay between two connection attempts, seconds.
     pub max_backoff_seconds: u64,
-    /// Answer commands on `<topic_prefix>/command/<name>`.
+    /// Answer commands on `<topic_prefix>/command/<name>` (off by default: whoever may publish
+    /// there can pair devices and assign readings).
     pub commands: bool,
     /// Where readings from other gateways may come in (`[[mqtt.sources]]`); none: no ingest.
     pub sources: Vec<MqttSource>,
@@ -205,7 +206,7 @@ impl Default for MqttSection {
             discovery_prefix: "homeassistant".to_owned(),
             embedded_broker: false,
             max_backoff_seconds: 60,
-            commands: true,
+            commands: false,
             sources: Vec::new(),
         }
     }
@@ -496,7 +497,7 @@ mod tests {
             (sources[1].topic.as_str(), sources[1].member.as_str()),
             ("", "2")
         );
-        assert!(config.mqtt.commands);
+        assert!(!config.mqtt.commands, "commands are asked for, not given");
         let typo = text.replace("format = \"relais\"", "formats = \"relais\"");
         assert!(Config::from_text(&typo, None, &[]).is_err());
     }
