@@ -55,7 +55,11 @@ fn hub(broker: &Broker, dir: &std::path::Path, protocol: Protocol) -> Hub {
     store.set_sinks(&[Sink::Mes, Sink::Mqtt]);
     store.add_member("Alice").unwrap();
     store.add_member("Bob").unwrap();
-    let store = relais::hub::shared(store);
+    bridge(broker, relais::hub::shared(store), protocol)
+}
+
+/// The bridge on `store`.
+fn bridge(broker: &Broker, store: SharedStore, protocol: Protocol) -> Hub {
     let mut theengs = source("bathroom", &format!("{THEENGS}/+"), "theengs", "");
     theengs
         .devices
@@ -486,4 +490,45 @@ async fn huge_message(protocol: Protocol) {
         "{errors:?}"
     );
     hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_is_acknowledged_to_the_broker_only_after_its_commit() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = broker.subscribe("checker", &["relais/#"]);
+    let hub = hub(&broker, dir.path(), Protocol::V311);
+    wait_until_listening(&broker, &sub);
+    let errors_before = sub.json("relais/error").len();
+    // The store busy: the bridge has the message but cannot commit it yet when it dies.
+    let store = Arc::clone(&hub.store);
+    {
+        let held = store.lock().unwrap();
+        broker.publish(
+            "relais/ingest/lab",
+            &weight("C0:FF:EE:00:09:07", 66.6, "2026-02-28T09:00:00", None),
+            &[],
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        hub.task.abort();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    }
+    // The commit under way when it died still lands (it was in the store's hands).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.lock().unwrap().measurement_count().unwrap() < 1 {
+        assert!(Instant::now() < deadline, "the reading was not stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Not acknowledged: the broker sends it again to the next bridge, which knows it.
+    let again = bridge(&broker, Arc::clone(&store), Protocol::V311);
+    sub.wait_for("the redelivery", |lines| {
+        lines
+            .iter()
+            .filter(|l| l.topic == "relais/error")
+            .skip(errors_before)
+            .any(|l| l.payload.contains("\"duplicate\""))
+    });
+    assert_eq!(store.lock().unwrap().measurement_count().unwrap(), 1);
+    again.stop().await;
 }

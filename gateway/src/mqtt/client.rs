@@ -85,6 +85,9 @@ pub struct Incoming {
     pub response_topic: Option<String>,
     /// MQTT 5: what the answer must carry back.
     pub correlation: Option<Vec<u8>>,
+    /// The packet id to acknowledge (QoS 1) once the message is dealt with: acknowledgements
+    /// are manual, so that a reading is acknowledged only after the commit that holds it.
+    pub ack: Option<u16>,
 }
 
 /// Events, or the error that ended the connection.
@@ -126,6 +129,7 @@ pub fn connect(settings: &Settings, will_topic: &str) -> (Client, Events, Pump) 
                 settings.port,
             );
             o.set_clean_session(false)
+                .set_manual_acks(true)
                 .set_keep_alive(settings.keep_alive)
                 .set_max_packet_size(MAX_PACKET_IN_V311, MAX_PACKET)
                 .set_last_will(rumqttc::LastWill::new(
@@ -160,6 +164,7 @@ pub fn connect(settings: &Settings, will_topic: &str) -> (Client, Events, Pump) 
             );
             let packet = u32::try_from(MAX_PACKET).ok();
             o.set_clean_start(false)
+                .set_manual_acks(true)
                 .set_session_expiry_interval(Some(SESSION_EXPIRY_SECONDS))
                 .set_keep_alive(settings.keep_alive)
                 .set_max_packet_size(packet)
@@ -212,6 +217,7 @@ fn v311(event: rumqttc::Event) -> Ev {
             refused: None,
         },
         Event::Incoming(Packet::Publish(p)) => Ev::Message(Incoming {
+            ack: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
             topic: p.topic,
             payload: p.payload.to_vec(),
             retain: p.retain,
@@ -260,6 +266,7 @@ fn v5(event: rumqttc::v5::Event) -> Ev {
                 })
                 .unwrap_or_default();
             Ev::Message(Incoming {
+                ack: (p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce).then_some(p.pkid),
                 topic: String::from_utf8_lossy(&p.topic).into_owned(),
                 payload: p.payload.to_vec(),
                 retain: p.retain,
@@ -344,6 +351,23 @@ impl Client {
                 .map_err(|e| format!("publish: {e}"))
             }
             _ => self.publish(topic, false, payload).await,
+        }
+    }
+
+    /// Acknowledges the incoming QoS 1 message with packet id `pkid`.
+    pub async fn ack(&self, pkid: u16) -> Result<(), String> {
+        match self {
+            Self::V311(c) => {
+                let mut p = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| format!("ack: {e}"))
+            }
+            Self::V5(c) => {
+                let qos1 = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+                let mut p = rumqttc::v5::mqttbytes::v5::Publish::new("", qos1, Vec::new(), None);
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| format!("ack: {e}"))
+            }
         }
     }
 

@@ -619,9 +619,17 @@ impl Bridge {
                 }
             }
             Ev::Message(message) if self.is_in(&message.topic) => {
+                let ack = message.ack;
                 self.take_in(client, flight, message).await?;
+                // After the commit (or the refusal): a crash before it gets the message again.
+                if let Some(pkid) = ack {
+                    client.ack(pkid).await.map_err(SessionError::Connection)?;
+                }
             }
             Ev::Message(message) => {
+                if let Some(pkid) = message.ack {
+                    client.ack(pkid).await.map_err(SessionError::Connection)?;
+                }
                 let topic = message.topic;
                 if let Some(discovery) = &self.settings.discovery
                     && discovery::is_ours(discovery, &topic)
@@ -659,10 +667,7 @@ impl Bridge {
         }
         // Under the root already: a second subscription would bring each message twice.
         for s in &self.settings.sources {
-            if !rumqttc::matches(&s.filter, &format!("{root}/#"))
-                && !s.filter.starts_with(&format!("{root}/"))
-                && !filters.contains(&s.filter)
-            {
+            if !s.filter.starts_with(&format!("{root}/")) && !filters.contains(&s.filter) {
                 filters.push(s.filter.clone());
             }
         }
