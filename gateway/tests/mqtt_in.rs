@@ -129,7 +129,7 @@ fn wait_until_listening(broker: &Broker, sub: &mqtt_common::Subscriber) {
 fn weight(address: &str, kg: f64, at: &str, member: Option<&str>) -> String {
     let member = member.map_or(String::new(), |m| format!(",\"member\":\"{m}\""));
     format!(
-        r#"{{"version":1,"device":{{"address":"{address}","model":"W-1"}},"kind":"body_weight","value":{{"value":{kg},"unit":"kg"}},"measured_at":"{at}"{member}}}"#
+        r#"{{"version":1,"device":{{"address":"{address}","manufacturer":"Acme","model":"W-1"}},"kind":"body_weight","value":{{"value":{kg},"unit":"kg"}},"measured_at":"{at}"{member}}}"#
     )
 }
 

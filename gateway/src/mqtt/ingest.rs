@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use relais_protocol::blood_pressure::BloodPressureMeasurement;
 use relais_protocol::float::Decimal;
-use relais_protocol::thermometer::TemperatureMeasurement;
+use relais_protocol::thermometer::{TemperatureMeasurement, TemperatureType};
 use relais_protocol::time::DateTime;
 use relais_protocol::weight_scale::WeightMeasurement;
 use relais_protocol::xiaomi::{MiBodyCompositionScale, MiSmartScale, ScaleDateTime, UnitMode};
@@ -139,10 +139,10 @@ enum UnitName {
 #[serde(deny_unknown_fields)]
 struct InputDevice {
     address: String,
-    #[serde(default)]
-    manufacturer: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
+    /// Required: MES's device profile needs it.
+    manufacturer: String,
+    /// Required: MES's device profile needs it.
+    model: String,
 }
 
 /// The kinds the input takes.
@@ -174,6 +174,9 @@ struct Input {
     user_index: Option<u8>,
     #[serde(default)]
     member: Option<String>,
+    /// Where a temperature was taken (Temperature Type names); MES requires it.
+    #[serde(default)]
+    site: Option<String>,
 }
 
 /// The fields relais reads from Theengs Decoder's (and OpenMQTTGateway's) JSON; the others
@@ -362,6 +365,17 @@ fn input_reading(input: Input, now: Timestamp) -> Result<External, Rejection> {
         )));
     }
     let address = address(&input.device.address)?;
+    for (name, text) in [
+        ("device.manufacturer", &input.device.manufacturer),
+        ("device.model", &input.device.model),
+    ] {
+        if text.trim().is_empty() || text.len() > 64 {
+            return Err(schema(format!("{name}: 1 to 64 characters")));
+        }
+    }
+    if input.site.is_some() && input.kind != InputKind::BodyTemperature {
+        return Err(schema("site goes with body_temperature only"));
+    }
     let measured: jiff::civil::DateTime = input
         .measured_at
         .parse()
@@ -482,13 +496,17 @@ fn input_reading(input: Input, now: Timestamp) -> Result<External, Rejection> {
                     ));
                 }
             };
+            let site = match &input.site {
+                Some(name) => Some(temperature_site(name)?),
+                None => None,
+            };
             let m = TemperatureMeasurement {
                 temperature: Quantity::decimal(
                     decimal(q.value, 2, "the temperature", range)?,
                     unit,
                 ),
                 time_stamp: Some(time),
-                temperature_type: None,
+                temperature_type: site,
             };
             (DeviceKind::Thermometer, encode(&m)?)
         }
@@ -497,14 +515,27 @@ fn input_reading(input: Input, now: Timestamp) -> Result<External, Rejection> {
         delivery: delivery(
             address,
             kind,
-            input.device.manufacturer,
-            input.device.model,
+            Some(input.device.manufacturer),
+            Some(input.device.model),
             payload,
             now,
         )?,
         member: input.member,
         timeless: false,
     })
+}
+
+/// A Temperature Type by its name (`armpit`, `ear`, `mouth`...).
+fn temperature_site(name: &str) -> Result<TemperatureType, Rejection> {
+    (1..=9)
+        .map(TemperatureType::from_code)
+        .find(|t| t.name() == name)
+        .ok_or_else(|| {
+            schema(format!(
+                "site {name:?}: armpit, body, ear, finger, gastrointestinal_tract, mouth, \
+                 rectum, toe or tympanum"
+            ))
+        })
 }
 
 /// Which Xiaomi scale a Theengs `model_id` names.
@@ -774,6 +805,7 @@ mod tests {
                 "mean_arterial_pressure",
                 "measured_at",
                 "member",
+                "site",
                 "systolic",
                 "user_index",
                 "value",
@@ -789,7 +821,7 @@ mod tests {
 
     #[test]
     fn the_relais_input_is_strict() {
-        let weight = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:01","model":"W1"},
+        let weight = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:01","manufacturer":"Acme","model":"W1"},
             "kind":"body_weight","value":{"value":72.4,"unit":"kg"},
             "measured_at":"2026-02-28T07:30:00","user_index":2}"#;
         let e = take(SourceFormat::Relais, weight).unwrap().unwrap();
@@ -797,13 +829,13 @@ mod tests {
         assert_eq!(r["value"]["single"]["value"].as_f64(), Some(72.4));
         assert_eq!(r["user"], 2);
         assert_eq!(e.delivery.kind, DeviceKind::WeightScale);
-        let bp = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:02"},"kind":"blood_pressure",
+        let bp = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:02","manufacturer":"Acme","model":"BP1"},"kind":"blood_pressure",
             "systolic":{"value":121,"unit":"mm[Hg]"},"diastolic":{"value":79,"unit":"mm[Hg]"},
             "mean_arterial_pressure":{"value":93,"unit":"mm[Hg]"},"measured_at":"2026-02-28T07:31:00"}"#;
         let e = take(SourceFormat::Relais, bp).unwrap().unwrap();
         assert_eq!(e.delivery.kind, DeviceKind::BloodPressureMonitor);
-        let t = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:03"},"kind":"body_temperature",
-            "value":{"value":37.2,"unit":"Cel"},"measured_at":"2026-02-28T07:32:00","member":"Alice"}"#;
+        let t = r#"{"version":1,"device":{"address":"C0:FF:EE:00:09:03","manufacturer":"Acme","model":"T1"},"kind":"body_temperature",
+            "value":{"value":37.2,"unit":"Cel"},"measured_at":"2026-02-28T07:32:00","member":"Alice","site":"ear"}"#;
         let e = take(SourceFormat::Relais, t).unwrap().unwrap();
         assert_eq!(e.member.as_deref(), Some("Alice"));
 
@@ -814,6 +846,10 @@ mod tests {
             weight.replace("72.4", "-3"),
             weight.replace("72.4", "1e9"),
             weight.replace("\"model\":\"W1\"", "\"colour\":\"red\""),
+            weight.replace(",\"model\":\"W1\"", ""),
+            weight.replace("\"Acme\"", "\"\""),
+            weight.replace("\"user_index\":2", "\"user_index\":2,\"site\":\"ear\""),
+            t.replace("\"ear\"", "\"elbow\""),
             weight.replace("C0:FF:EE:00:09:01", "scale-1"),
             weight.replace("2026-02-28T07:30:00", "yesterday"),
             weight.replace(",\"user_index\":2", ",\"user_index\":300"),
