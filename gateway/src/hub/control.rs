@@ -280,6 +280,13 @@ impl Control {
             PairError::UnknownDevice(a) => ControlError::UnknownDevice(a),
             other => ControlError::Pairing(other.to_string()),
         })?;
+        let bonded = Command::Bonded {
+            address: seen.address.clone(),
+            paired: true,
+        };
+        if self.supervisor.send(bonded).await.is_err() {
+            return Err(ControlError::BluetoothOff);
+        }
         // What the bond opens (a meter's records) is read now rather than after the rest.
         if let Err(e) = self.sync_now(&seen.address).await {
             tracing::debug!(address = %seen.address, "no session after pairing: {e}");
@@ -295,12 +302,20 @@ impl Control {
             PairError::UnknownDevice(a) => ControlError::UnknownDevice(a),
             other => ControlError::Unpairing(other.to_string()),
         })?;
-        self.supervisor
-            .send(Command::Forget {
-                address: seen.address,
-            })
-            .await
-            .map_err(|_| ControlError::BluetoothOff)
+        let unbonded = Command::Bonded {
+            address: seen.address.clone(),
+            paired: false,
+        };
+        let forget = Command::Forget {
+            address: seen.address,
+        };
+        for command in [unbonded, forget] {
+            self.supervisor
+                .send(command)
+                .await
+                .map_err(|_| ControlError::BluetoothOff)?;
+        }
+        Ok(())
     }
 
     /// Serves a device now, whatever its backoff or rest. Returns when the session starts;
