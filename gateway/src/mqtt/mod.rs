@@ -10,10 +10,12 @@
 //!   would reconnect at once), publishes them again from the first one, in order. Delivery is
 //!   at least once: `measurement_id` and `reading_index` identify a reading.
 //!
+//! - [`broker`]: the embedded broker (rumqttd on loopback).
 //! - [`client`]: rumqttc's 3.1.1 and 5 clients behind one face.
 //! - [`payload`]: topics, the reading payload, device states.
 //! - [`discovery`]: Home Assistant discovery configs.
 
+pub mod broker;
 pub mod client;
 pub mod discovery;
 pub mod payload;
@@ -106,8 +108,8 @@ impl Settings {
 
     /// From the `[mqtt]` section (reads the TLS files).
     pub fn from_config(section: &MqttSection) -> Result<Self, String> {
-        if section.embedded_broker {
-            return Err("mqtt.embedded_broker: not available yet; run a broker".to_owned());
+        if section.embedded_broker && section.tls {
+            return Err("mqtt.tls: the embedded broker speaks plain MQTT on loopback".to_owned());
         }
         let prefix = section.topic_prefix.trim_end_matches('/');
         if prefix.is_empty() || prefix.contains(['+', '#']) {
@@ -446,6 +448,7 @@ impl Bridge {
                 Self::publish(&client, &mut flight, Tag::Other, m).await?;
             }
         }
+        let mut statuses_open = true;
         loop {
             self.fill(&client, &mut flight).await?;
             tokio::select! {
@@ -460,13 +463,17 @@ impl Bridge {
                     }
                 }
                 () = wake.notified() => {}
-                status = statuses.recv() => {
-                    if let Some(address) = status.and_then(|s| self.note(&s)) {
-                        for m in self.device_messages(&address) {
-                            Self::publish(&client, &mut flight, Tag::Other, m).await?;
+                // Without BLE the statuses end at once; a closed channel is ready forever.
+                status = statuses.recv(), if statuses_open => match status {
+                    None => statuses_open = false,
+                    Some(status) => {
+                        if let Some(address) = self.note(&status) {
+                            for m in self.device_messages(&address) {
+                                Self::publish(&client, &mut flight, Tag::Other, m).await?;
+                            }
                         }
                     }
-                }
+                },
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
             self.flush(&mut flight).await?;
