@@ -188,7 +188,6 @@ fn config(data: &Path, sandbox: &relais_mes_sandbox::RunningSandbox, mqtt_port: 
             client_id: "relais-demo".to_owned(),
             ..MqttSection::default()
         },
-        ..Config::default()
     }
 }
 
