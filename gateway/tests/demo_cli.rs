@@ -1,7 +1,8 @@
 //! `relais demo` as a user runs it: the built binary, alone (its own D-Bus broker, emulated
 //! BlueZ, MES sandbox and MQTT broker inside). Readings of every device and member must reach
-//! the sandbox, the embedded broker must carry the hub's status, and SIGINT must stop it all
-//! with success, leaving no process, bus socket or temporary directory behind.
+//! the sandbox, the embedded broker must carry the hub's status, and SIGINT (or SIGTERM) must
+//! stop it all with success, leaving no process, bus socket or temporary directory behind.
+//! The `--bus dbus-daemon` case needs `dbus-daemon` (Debian `dbus`) and fails without it.
 //!
 //! Prints the time from start to the first delivered reading and the delivery rate.
 #![allow(
@@ -89,6 +90,20 @@ fn retained(port: &str, topic: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_delivers_every_household_reading_and_stops_cleanly_on_sigint() {
+    let children = run_demo(&[], "-INT").await;
+    assert!(children.is_empty(), "busd runs in-process: {children:?}");
+}
+
+/// With `--bus dbus-daemon` the demo has a child: SIGTERM must stop it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_dbus_daemon_reaps_it_on_sigterm() {
+    let children = run_demo(&["--bus", "dbus-daemon"], "-TERM").await;
+    assert_eq!(children.len(), 1, "the dbus-daemon: {children:?}");
+}
+
+/// Runs the demo until every expected reading was delivered, then stops it with `signal`;
+/// returns the child processes it had (all checked gone).
+async fn run_demo(extra: &[&str], signal: &str) -> Vec<u32> {
     let mqtt_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -99,6 +114,7 @@ async fn the_demo_delivers_every_household_reading_and_stops_cleanly_on_sigint()
     let started = Instant::now();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_relais"))
         .args(["demo", "--mqtt-port", &mqtt_port])
+        .args(extra)
         .env("LANG", "en_GB.UTF-8")
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
@@ -190,7 +206,7 @@ async fn the_demo_delivers_every_household_reading_and_stops_cleanly_on_sigint()
     let children = children_of(demo.id());
 
     let status = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
+        .args([signal, &demo.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -202,7 +218,7 @@ async fn the_demo_delivers_every_household_reading_and_stops_cleanly_on_sigint()
         if Instant::now() > stop_deadline {
             let _ = demo.kill();
             let _ = demo.wait();
-            panic!("the demo did not stop within 30 s of SIGINT");
+            panic!("the demo did not stop within 30 s of {signal}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -252,4 +268,5 @@ async fn the_demo_delivers_every_household_reading_and_stops_cleanly_on_sigint()
         steady as f64 * 60.0 / (last - caught_up).as_secs_f64().max(1.0),
     );
     assert!(all.iter().any(|(_, l)| l == "relais demo stopped."));
+    children
 }

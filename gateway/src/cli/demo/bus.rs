@@ -32,10 +32,25 @@ pub enum PrivateBus {
     Daemon(DbusDaemon),
 }
 
+/// Which broker to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Broker {
+    /// busd in this process, `dbus-daemon` if it cannot start.
+    Busd,
+    /// `dbus-daemon` from `PATH`, as a child process.
+    DbusDaemon,
+}
+
 impl PrivateBus {
     /// busd listening on `socket`; else a `dbus-daemon` (which picks its own socket: the
     /// address it returns replaces `address`).
-    pub fn start(socket: &Path, address: &str) -> anyhow::Result<(Self, String)> {
+    pub fn start(broker: Broker, socket: &Path, address: &str) -> anyhow::Result<(Self, String)> {
+        if broker == Broker::DbusDaemon {
+            let daemon = DbusDaemon::start()
+                .context("dbus-daemon est introuvable / dbus-daemon is missing (Debian `dbus`)")?;
+            let address = daemon.address().to_owned();
+            return Ok((Self::Daemon(daemon), address));
+        }
         match EmbeddedBus::start(socket, address) {
             Ok(bus) => Ok((Self::Embedded(bus), address.to_owned())),
             Err(busd_error) => {

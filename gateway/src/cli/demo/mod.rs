@@ -39,6 +39,10 @@ pub struct Args {
     /// Stop after this many seconds, as Ctrl-C would.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<u64>,
+
+    /// The D-Bus broker carrying the emulated BlueZ.
+    #[arg(long, value_enum, default_value = "busd")]
+    bus: bus::Broker,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -66,7 +70,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // Before any thread exists: libdbus (under btleplug) reads it once, whenever it first
     // connects.
     set_system_bus(&address);
-    let (bus, address) = bus::PrivateBus::start(&socket, &address)?;
+    let (bus, address) = bus::PrivateBus::start(args.bus, &socket, &address)?;
     if std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok().as_deref() != Some(address.as_str()) {
         // The fallback daemon chose its own socket; busd's thread is gone by now.
         set_system_bus(&address);
