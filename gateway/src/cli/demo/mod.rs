@@ -195,12 +195,12 @@ fn config(data: &Path, sandbox: &relais_mes_sandbox::RunningSandbox, mqtt_port: 
     }
 }
 
-/// `wanted` when nothing listens there, else a free port.
+/// `wanted` when nothing listens there, else (or for 0) a free port.
 fn free_port_or_any(wanted: u16) -> anyhow::Result<u16> {
     let free = |port| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     match free(wanted) {
-        Ok(_) => Ok(wanted),
-        Err(_) => Ok(free(0)
+        Ok(_) if wanted != 0 => Ok(wanted),
+        _ => Ok(free(0)
             .and_then(|l| l.local_addr())
             .context("finding a free port for the MQTT broker")?
             .port()),
@@ -305,4 +305,19 @@ fn summary(
         "Ctrl-C arrête tout. Mesures transmises à Mon espace santé :",
         "Ctrl-C stops everything. Readings delivered to Mon espace santé:",
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_or_zero_port_gives_a_free_one() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = taken.local_addr().unwrap().port();
+        let other = free_port_or_any(taken).unwrap();
+        assert_ne!(other, taken);
+        assert_ne!(free_port_or_any(0).unwrap(), 0);
+    }
 }
