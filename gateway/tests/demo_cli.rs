@@ -78,6 +78,21 @@ fn children_of(pid: u32) -> Vec<u32> {
     children
 }
 
+/// A failed run: SIGTERM, so the demo still cleans up after itself, then SIGKILL.
+fn give_up(demo: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status();
+    for _ in 0..100 {
+        if let Ok(Some(_)) = demo.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = demo.kill();
+    let _ = demo.wait();
+}
+
 fn retained(port: &str, topic: &str) -> Option<String> {
     let out = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", port])
@@ -157,8 +172,7 @@ async fn run_demo(extra: &[&str], signal: &str) -> Vec<u32> {
             break seen;
         }
         if Instant::now() > deadline || demo.try_wait().unwrap().is_some() {
-            let _ = demo.kill();
-            let _ = demo.wait();
+            give_up(&mut demo);
             panic!(
                 "not every reading arrived: {seen:?}\nstdout: {:#?}\nstderr: {}",
                 text(&lines),
