@@ -39,6 +39,10 @@ enum Command {
     Members(cli::members::Args),
     /// Link a member's Mon espace santé account (prints the address to open).
     LinkMes(cli::link_mes::Args),
+    /// See it work: the hub with a household of simulated devices, the MES sandbox and an
+    /// MQTT broker, all in this process.
+    #[cfg(feature = "demo")]
+    Demo(cli::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Readings(args) => cli::readings::run(&args),
         Command::Members(args) => cli::members::run(&args),
         Command::LinkMes(args) => cli::link_mes::run(&args),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => cli::demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,11 +71,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs on stderr, `info` by default, `RELAIS_LOG` (or `RUST_LOG`) to change it.
+/// Logs on stderr, `info` by default, `RELAIS_LOG` (or `RUST_LOG`) to change it. The embedded
+/// broker's own logs show from `warn`, and not its connection handling (an ERROR line for each
+/// client that merely hangs up), unless the filter names rumqttd.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAIS_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    const QUIET_BROKER: &str = "rumqttd=warn,rumqttd::server::broker=off";
+    let directives = std::env::var("RELAIS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let directives = if directives.contains("rumqttd") {
+        directives
+    } else {
+        format!("{directives},{QUIET_BROKER}")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{QUIET_BROKER}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -4,6 +4,8 @@ pub mod output;
 
 pub mod config_args;
 pub mod decode;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod fhir;
 pub mod link_mes;
 pub mod listen;

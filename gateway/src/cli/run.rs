@@ -38,7 +38,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => Some(s),

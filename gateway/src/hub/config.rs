@@ -157,7 +157,9 @@ pub struct MqttSection {
     pub format: String,
     /// Home Assistant's discovery prefix; empty: no discovery.
     pub discovery_prefix: String,
-    /// Start a broker on loopback when none is configured (not available yet).
+    /// Start a broker (rumqttd) in the hub, listening on `host:port`, which must be loopback;
+    /// the bridge publishes to it. Off by default: a household that enabled MQTT usually has a
+    /// broker already (Home Assistant's), which an embedded one would fight for the port.
     pub embedded_broker: bool,
     /// Longest delay between two connection attempts, seconds.
     pub max_backoff_seconds: u64,

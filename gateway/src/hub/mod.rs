@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ble::session::Plan;
 use crate::ble::supervisor::{self, Backoff};
 use crate::ble::{Central, Seen};
-use crate::store::{Sink, Store};
+use crate::store::{OutboxItem, Sink, Store};
 use config::Config;
 use ingest::{Ingested, SharedStore};
 
@@ -115,6 +115,15 @@ fn planner(
     })
 }
 
+/// Who hears what the hub does, besides its own tasks.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// Commits and supervisor statuses.
+    pub on_ingest: Option<mpsc::Sender<Ingested>>,
+    /// Readings MES accepted (their outbox rows, once marked sent).
+    pub on_mes_delivery: Option<mpsc::Sender<OutboxItem>>,
+}
+
 /// Runs the hub until `stop` is cancelled: the BLE supervisor (when enabled) feeding the
 /// store; `on_ingest` hears about commits and statuses.
 pub async fn run(
@@ -123,23 +132,45 @@ pub async fn run(
     stop: CancellationToken,
     on_ingest: Option<mpsc::Sender<Ingested>>,
 ) -> anyhow::Result<()> {
-    run_with(config, control::Control::new(store), stop, on_ingest).await
+    let hooks = Hooks {
+        on_ingest,
+        ..Hooks::default()
+    };
+    run_with(config, control::Control::new(store), stop, hooks).await
 }
 
-/// [`run`] on the store of `control`, which then acts on this hub.
+/// [`run`] on the store of `control`, which then acts on this hub, telling `hooks` what
+/// happens.
 pub async fn run_with(
     config: &Config,
     control: control::Control,
     stop: CancellationToken,
-    on_ingest: Option<mpsc::Sender<Ingested>>,
+    hooks: Hooks,
 ) -> anyhow::Result<()> {
     let store = Arc::clone(control.store());
+    let Hooks {
+        on_ingest,
+        on_mes_delivery,
+    } = hooks;
     // Checked before anything starts: a bad [mqtt] section stops `relais run` at once.
     let mqtt = if config.mqtt.enabled {
         let mut settings =
             crate::mqtt::Settings::from_config(&config.mqtt).map_err(anyhow::Error::msg)?;
         settings.zone = crate::ble::clock::zone(&config.hub.time_zone)?;
         Some(settings)
+    } else {
+        None
+    };
+    // Up before the bridge connects; it lives as long as the process.
+    let _broker = if mqtt.is_some() && config.mqtt.embedded_broker {
+        let section = config.mqtt.clone();
+        Some(
+            tokio::task::spawn_blocking(move || {
+                crate::mqtt::broker::EmbeddedBroker::start(&section)
+            })
+            .await
+            .context("starting the embedded MQTT broker")??,
+        )
     } else {
         None
     };
@@ -204,6 +235,7 @@ pub async fn run_with(
     if config.mes.enabled {
         let settings = upload::Settings {
             retry: config.mes.retry(),
+            on_delivery: on_mes_delivery,
             ..upload::Settings::new(config.hub.fhir().map_err(anyhow::Error::msg)?)
         };
         let (store, mes, wake, stop) = (

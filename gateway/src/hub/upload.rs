@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::fhir::{self, ClockContext, CuffSite, DeviceIdentity, HubSettings};
@@ -48,6 +48,8 @@ pub struct Settings {
     pub batch: usize,
     /// The longest the loop sleeps without looking at the outbox.
     pub idle: Duration,
+    /// Told of each row MES accepted.
+    pub on_delivery: Option<mpsc::Sender<OutboxItem>>,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
             refresh_margin: SignedDuration::from_secs(120),
             batch: 50,
             idle: Duration::from_secs(30),
+            on_delivery: None,
         }
     }
 }
@@ -231,6 +234,15 @@ impl Loop {
         }
     }
 
+    /// Tells whoever listens that MES has the row `item`.
+    fn delivered(&self, item: &OutboxItem) {
+        if let Some(to) = &self.settings.on_delivery
+            && to.try_send(item.clone()).is_err()
+        {
+            tracing::debug!("a MES delivery was not passed on");
+        }
+    }
+
     async fn set_state(
         &self,
         member: MemberId,
@@ -245,7 +257,14 @@ impl Loop {
     }
 
     async fn device(&mut self, address: &str) -> Result<Option<StoredDevice>, StoreError> {
-        if !self.devices.contains_key(address) {
+        // An identity only grows (a first session reads the Device Information; a device can
+        // be noted for its members before that): an entry lacking what the mapping needs is
+        // read again.
+        let complete = self
+            .devices
+            .get(address)
+            .is_some_and(|d| d.identity.manufacturer.is_some() && d.identity.model.is_some());
+        if !complete {
             let all = with_store(&self.store, |s| s.devices()).await?;
             self.devices = all
                 .into_iter()
@@ -338,6 +357,7 @@ impl Loop {
                         "reading found in MES after a lost answer; not sent again"
                     );
                     with_store(&self.store, move |s| s.mark_sent(row)).await?;
+                    self.delivered(item);
                     return Ok(Step::Next);
                 }
                 Ok(false) => {}
@@ -374,6 +394,7 @@ impl Loop {
         match answer {
             Ok(_) => {
                 with_store(&self.store, move |s| s.mark_sent(row)).await?;
+                self.delivered(item);
                 Ok(Step::Next)
             }
             Err(UploadError::ConsentWithdrawn) => {

@@ -14,12 +14,14 @@
 //! refused ones explained on `<prefix>/error`; commands on `<prefix>/command/<name>`
 //! ([`commands`]), answered through the hub's [`Control`].
 //!
+//! - [`broker`]: the embedded broker (rumqttd on loopback).
 //! - [`client`]: rumqttc's 3.1.1 and 5 clients behind one face.
 //! - [`payload`]: topics, the reading payload, device states.
 //! - [`discovery`]: Home Assistant discovery configs.
 //! - [`sources`]: the configured ingest topics; [`ingest`]: their messages into the store.
 //! - [`commands`]: scan, pair, unpair, sync, assign.
 
+pub mod broker;
 pub mod client;
 pub mod commands;
 pub mod discovery;
@@ -127,8 +129,8 @@ impl Settings {
 
     /// From the `[mqtt]` section (reads the TLS files).
     pub fn from_config(section: &MqttSection) -> Result<Self, String> {
-        if section.embedded_broker {
-            return Err("mqtt.embedded_broker: not available yet; run a broker".to_owned());
+        if section.embedded_broker && section.tls {
+            return Err("mqtt.tls: the embedded broker speaks plain MQTT on loopback".to_owned());
         }
         let prefix = section.topic_prefix.trim_end_matches('/');
         if prefix.is_empty() || prefix.contains(['+', '#']) {
@@ -504,6 +506,7 @@ impl Bridge {
                 Self::publish(&client, &mut flight, Tag::Other, m).await?;
             }
         }
+        let mut statuses_open = true;
         loop {
             self.fill(&client, &mut flight).await?;
             tokio::select! {
@@ -525,13 +528,17 @@ impl Bridge {
                         .await
                         .map_err(SessionError::Connection)?;
                 }
-                status = statuses.recv() => {
-                    if let Some(address) = status.and_then(|s| self.note(&s)) {
-                        for m in self.device_messages(&address) {
-                            Self::publish(&client, &mut flight, Tag::Other, m).await?;
+                // Without BLE the statuses end at once; a closed channel is ready forever.
+                status = statuses.recv(), if statuses_open => match status {
+                    None => statuses_open = false,
+                    Some(status) => {
+                        if let Some(address) = self.note(&status) {
+                            for m in self.device_messages(&address) {
+                                Self::publish(&client, &mut flight, Tag::Other, m).await?;
+                            }
                         }
                     }
-                }
+                },
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
             self.flush(&mut flight).await?;

@@ -41,6 +41,9 @@ pub struct ScaleSim {
     address: String,
     seed: u64,
     weighings: Vec<Weighing>,
+    /// From each of these simulated times on, the scale's selected user (a household's scale
+    /// knows who stands on it).
+    users: Vec<(u64, u8)>,
     speed: u64,
     before_start_ms: u64,
     /// The Current Time written before it is served.
@@ -54,6 +57,7 @@ impl ScaleSim {
             address: address.to_owned(),
             seed: 11,
             weighings: Vec::new(),
+            users: Vec::new(),
             speed: 1,
             before_start_ms: 0,
             device_clock: None,
@@ -64,6 +68,14 @@ impl ScaleSim {
     pub fn with_weighing(mut self, weighing: Weighing) -> Self {
         self.weighings.push(weighing);
         self
+    }
+
+    /// Someone the scale knows as user `user` (0 to 3) steps on and off: the measurement
+    /// carries that user index.
+    pub fn with_user_weighing(mut self, user: u8, weighing: Weighing) -> Self {
+        self.users.push((weighing.on_ms, user));
+        self.users.sort_by_key(|&(on_ms, _)| on_ms);
+        self.with_weighing(weighing)
     }
 
     /// Simulated time runs `speed` times faster than the wall clock.
@@ -133,6 +145,7 @@ fn run(config: ScaleSim, requests: crate::threaded::Requests) {
             device: ScaleDevice::new(scale),
             speed: config.speed,
             offset_ms: 0,
+            users: config.users.into_iter().collect(),
         },
         Err(e) => {
             requests.serve(&mut Broken(e));
@@ -157,6 +170,8 @@ struct Board<'c, C, D, L, A> {
     speed: u64,
     /// Simulated time spent before the simulator started.
     offset_ms: u64,
+    /// User selections still to make, by simulated time.
+    users: std::collections::VecDeque<(u64, u8)>,
 }
 
 impl<C, D, L, A> Board<'_, C, D, L, A>
@@ -171,6 +186,15 @@ where
         let mut actions = Vec::new();
         while self.clock.now_ms() < target_ms {
             self.clock.advance_ms(STEP_MS);
+            while let Some(&(from_ms, user)) = self.users.front()
+                && from_ms <= self.clock.now_ms()
+            {
+                self.users.pop_front();
+                self.device
+                    .scale_mut()
+                    .select_user(Some(user))
+                    .map_err(|e| DeviceFault(format!("scale user {user}: {e:?}")))?;
+            }
             let out = self
                 .device
                 .poll(self.clock.now_ms())
