@@ -53,7 +53,9 @@ async fn pairing_through_the_control_lets_the_hub_read_the_meter() {
     let stop = CancellationToken::new();
     let hub = {
         let (control, stop) = (control.clone(), stop.clone());
-        tokio::spawn(async move { relais::hub::run_with(&config, control, stop, Default::default()).await })
+        tokio::spawn(async move {
+            relais::hub::run_with(&config, control, stop, Default::default()).await
+        })
     };
 
     // The scan lists the meter, not paired.

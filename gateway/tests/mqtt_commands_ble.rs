@@ -71,7 +71,9 @@ async fn mqtt_commands_scan_pair_assign_sync_and_unpair_on_a_running_hub() {
     let stop = CancellationToken::new();
     let hub = {
         let (control, stop) = (control.clone(), stop.clone());
-        tokio::spawn(async move { relais::hub::run_with(&config, control, stop, Default::default()).await })
+        tokio::spawn(async move {
+            relais::hub::run_with(&config, control, stop, Default::default()).await
+        })
     };
     sub.wait_for("the hub online", |lines| {
         lines
