@@ -28,6 +28,8 @@ pub struct Config {
     pub mes: MesSection,
     /// The MQTT bridge.
     pub mqtt: MqttSection,
+    /// The web page.
+    pub web: crate::web::WebSection,
 }
 
 /// `[hub]`

@@ -1,0 +1,124 @@
+//! What every handler shares, and the routes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::hub::config::Config;
+use crate::hub::ingest::SharedStore;
+use crate::mes::PendingPairing;
+use crate::store::{MemberId, StoreError};
+use crate::web::auth::{LoginLimiter, Sessions};
+use crate::web::{api, auth, pages};
+
+/// How long the browser may take at MES to give the consent.
+pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A MES pairing started from the page, waiting for the browser to come back.
+#[derive(Debug)]
+pub struct StartedPairing {
+    /// Whose account is being linked.
+    pub member: MemberId,
+    /// What finishing needs.
+    pub pending: PendingPairing,
+    /// When it was started.
+    pub at: Instant,
+}
+
+/// The state of the web server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The hub's store.
+    pub store: SharedStore,
+    /// The hub's configuration.
+    pub config: Config,
+    /// Where the server listens (for the MES redirect address).
+    pub addr: SocketAddr,
+    /// Open sessions.
+    pub sessions: Sessions,
+    /// Failed logins per client address.
+    pub limiter: Mutex<LoginLimiter>,
+    /// MES pairings under way, by their OAuth2 `state`.
+    pub pairings: Mutex<HashMap<String, StartedPairing>>,
+}
+
+/// Handlers' state.
+pub type AppState = Arc<Shared>;
+
+impl Shared {
+    /// The state for a server on `addr`.
+    pub fn new(config: &Config, store: SharedStore, addr: SocketAddr) -> AppState {
+        Arc::new(Self {
+            store,
+            config: config.clone(),
+            addr,
+            sessions: Sessions::default(),
+            limiter: Mutex::new(LoginLimiter::default()),
+            pairings: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// A lock that survives a panicked holder: the maps it guards stay consistent entry by entry.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/language", post(auth::language))
+        .route(
+            "/members",
+            get(pages::members::page).post(pages::members::add),
+        )
+        .route("/members/{id}/link", post(pages::members::link))
+        .route("/members/{id}/unlink", post(pages::members::unlink))
+        .route("/members/{id}/readings", get(pages::readings::page))
+        .route("/mes/callback", get(pages::members::callback))
+        .route("/inbox", get(pages::inbox::page))
+        .route("/inbox/{id}/assign", post(pages::inbox::assign))
+        .route("/status", get(pages::status::page))
+        .route("/settings", get(pages::settings::page))
+        .route("/devices", get(pages::devices::page))
+        .route("/style.css", get(pages::style))
+        .merge(api::routes())
+        .fallback(pages::not_found)
+        .with_state(state)
+}
+
+/// Errors of the handlers that are not the user's.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Store(StoreError::NotFound(_)) => pages::not_found_response(),
+            Self::Store(e) => {
+                tracing::error!("web page: {e}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "La base de données du hub ne répond pas. Redémarrez le hub ; si cela \
+                     recommence, consultez son journal. / The hub's database failed: restart \
+                     the hub; if it happens again, read its log.",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
