@@ -369,7 +369,10 @@ pub async fn assign(
     })
     .await
     {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            state.wake_sinks();
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => store_error(e),
     }
 }

@@ -14,7 +14,7 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 16.0;
+const TOP: f64 = 36.0;
 const BOTTOM: f64 = 40.0;
 
 /// One line.
@@ -99,32 +99,6 @@ pub fn render(lang: Lang, chart: &Chart) -> Markup {
     );
     html! {
         figure {
-            svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
-                aria-labelledby={ (chart.id) "-title " (chart.id) "-desc" } {
-                title id={ (chart.id) "-title" } { (chart.title) }
-                desc id={ (chart.id) "-desc" } { (desc) }
-                @if let Some((band_lo, band_hi)) = chart.band {
-                    rect x=(LEFT) y=(y(band_hi)) width=(plot_w) height=(y(band_lo) - y(band_hi))
-                        fill="#cfe8d5" { title { (t(lang, "charts.target")) } }
-                }
-                @for tick in &ticks {
-                    line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y(*tick)) y2=(y(*tick)) stroke="#8a8a9a" stroke-width="0.5" {}
-                    text x=(LEFT - 6.0) y=(y(*tick) + 5.0) text-anchor="end" { (format_number(lang, *tick)) }
-                }
-                text x="4" y=(TOP + 4.0) { (chart.unit) }
-                text x=(LEFT) y=(HEIGHT - 10.0) { (chart.span.0) }
-                text x=(WIDTH - RIGHT) y=(HEIGHT - 10.0) text-anchor="end" { (chart.span.1) }
-                @for s in &chart.series {
-                    @let path = s.values.iter().enumerate()
-                        .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
-                        .collect::<Vec<_>>().join(" ");
-                    polyline points=(path) fill="none" stroke=(s.colour) stroke-width="3"
-                        stroke-dasharray=(if s.dashed { "8 5" } else { "none" }) {}
-                    @for (i, v) in s.values.iter().enumerate() {
-                        circle cx={ (format!("{:.1}", x(i))) } cy={ (format!("{:.1}", y(*v))) } r="5" fill=(s.colour) {}
-                    }
-                }
-            }
             figcaption {
                 (chart.title)
                 @if chart.series.len() > 1 || chart.band.is_some() {
@@ -138,6 +112,32 @@ pub fn render(lang: Lang, chart: &Chart) -> Markup {
                             ("low", &format_number(lang, band_lo)),
                             ("high", &format_number(lang, band_hi)),
                         ]))
+                    }
+                }
+            }
+            svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
+                aria-labelledby={ (chart.id) "-title " (chart.id) "-desc" } {
+                title id={ (chart.id) "-title" } { (chart.title) }
+                desc id={ (chart.id) "-desc" } { (desc) }
+                @if let Some((band_lo, band_hi)) = chart.band {
+                    rect x=(LEFT) y=(y(band_hi)) width=(plot_w) height=(y(band_lo) - y(band_hi))
+                        fill="#cfe8d5" { title { (t(lang, "charts.target")) } }
+                }
+                @for tick in &ticks {
+                    line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y(*tick)) y2=(y(*tick)) stroke="#8a8a9a" stroke-width="0.5" {}
+                    text x=(LEFT - 6.0) y=(y(*tick) + 5.0) text-anchor="end" { (format_number(lang, *tick)) }
+                }
+                text x="4" y="20" { (chart.unit) }
+                text x=(LEFT) y=(HEIGHT - 10.0) { (chart.span.0) }
+                text x=(WIDTH - RIGHT) y=(HEIGHT - 10.0) text-anchor="end" { (chart.span.1) }
+                @for s in &chart.series {
+                    @let path = s.values.iter().enumerate()
+                        .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+                        .collect::<Vec<_>>().join(" ");
+                    polyline points=(path) fill="none" stroke=(s.colour) stroke-width="3"
+                        stroke-dasharray=(if s.dashed { "8 5" } else { "none" }) {}
+                    @for (i, v) in s.values.iter().enumerate() {
+                        circle cx={ (format!("{:.1}", x(i))) } cy={ (format!("{:.1}", y(*v))) } r="5" fill=(s.colour) {}
                     }
                 }
             }

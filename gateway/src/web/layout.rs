@@ -97,7 +97,7 @@ pub fn page_at(cx: &Cx, current: &str, title: &str, body: Markup) -> Markup {
                             (cx.csrf_field())
                             input type="hidden" name="lang" value=(other.code());
                             input type="hidden" name="back" value=(back);
-                            button type="submit" lang=(other.code()) { (t(other, "layout.switch")) }
+                            button type="submit" lang=(other.code()) { (t(lang, "layout.switch")) }
                         }
                         @if cx.signed_in {
                             form method="post" action="/logout" {
@@ -176,6 +176,8 @@ table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
 th, td { border-bottom: 1px solid var(--line); padding: .4rem; text-align: left; }
 caption { text-align: left; font-weight: bold; padding: .25rem 0; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .75rem 1rem; margin: 1rem 0; }
+figure { margin: 1rem 0; }
+figcaption { font-weight: bold; font-size: 1.1rem; margin-bottom: .25rem; }
 svg.chart { width: 100%; height: auto; background: var(--soft); border-radius: .4rem; }
 svg.chart text { font-size: 14px; fill: var(--ink); }
 "#;

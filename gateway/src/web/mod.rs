@@ -21,8 +21,10 @@ pub mod pages;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::config::Config;
@@ -81,10 +83,12 @@ pub struct Serving {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Binds the listen address of `config.web` and serves until `stop` is cancelled.
+/// Binds the listen address of `config.web` and serves until `stop` is cancelled; `wake` is
+/// notified when readings become deliverable (assigned, or their member linked).
 pub async fn start(
     config: &Config,
     store: SharedStore,
+    wake: Option<Arc<Notify>>,
     stop: CancellationToken,
 ) -> anyhow::Result<Serving> {
     let addr = config.web.listen_addr().map_err(anyhow::Error::msg)?;
@@ -92,7 +96,7 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("the web page cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr()?;
-    let state = state::Shared::new(config, store, addr);
+    let state = state::Shared::new(config, store, wake, addr);
     let app = state::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!("web page on http://{addr}/");
     let task = tokio::spawn(async move {

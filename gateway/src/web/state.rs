@@ -9,6 +9,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::sync::Notify;
 
 use crate::hub::config::Config;
 use crate::hub::ingest::SharedStore;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub limiter: Mutex<LoginLimiter>,
     /// MES pairings under way, by their OAuth2 `state`.
     pub pairings: Mutex<HashMap<String, StartedPairing>>,
+    /// Wakes the sinks when readings become deliverable.
+    pub wake: Option<Arc<Notify>>,
 }
 
 /// Handlers' state.
@@ -53,7 +56,12 @@ pub type AppState = Arc<Shared>;
 
 impl Shared {
     /// The state for a server on `addr`.
-    pub fn new(config: &Config, store: SharedStore, addr: SocketAddr) -> AppState {
+    pub fn new(
+        config: &Config,
+        store: SharedStore,
+        wake: Option<Arc<Notify>>,
+        addr: SocketAddr,
+    ) -> AppState {
         Arc::new(Self {
             store,
             config: config.clone(),
@@ -61,7 +69,15 @@ impl Shared {
             sessions: Sessions::default(),
             limiter: Mutex::new(LoginLimiter::default()),
             pairings: Mutex::new(HashMap::new()),
+            wake,
         })
+    }
+
+    /// Tells the sinks there is something new to deliver.
+    pub fn wake_sinks(&self) {
+        if let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
     }
 }
 

@@ -9,6 +9,8 @@
     clippy::panic
 )]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 
 use jiff::Timestamp;
@@ -42,7 +44,7 @@ impl Web {
         config.web.listen = "127.0.0.1:0".into();
         let store = relais::hub::shared(relais::hub::open_store(&config).unwrap());
         let stop = CancellationToken::new();
-        let serving = relais::web::start(&config, store.clone(), stop.clone())
+        let serving = relais::web::start(&config, store.clone(), None, stop.clone())
             .await
             .unwrap();
         Self {

@@ -110,5 +110,6 @@ pub async fn assign(
         member = member.0,
         "inbox measurement assigned"
     );
+    state.wake_sinks();
     Ok(Redirect::to("/inbox?notice=assigned").into_response())
 }

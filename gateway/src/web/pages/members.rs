@@ -329,6 +329,7 @@ pub async fn callback(
     let member = started.member;
     with_store(&state.store, move |s| s.link_mes(member, &tokens)).await?;
     tracing::info!(member = member.0, "member linked to MES from the web page");
+    state.wake_sinks();
     let name = with_store(&state.store, move |s| s.member(member))
         .await?
         .display_name;
