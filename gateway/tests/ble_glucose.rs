@@ -1,6 +1,7 @@
 //! The glucose session's catch-up through the real btleplug against bluez-sim's firmware meter: 200
 //! stored records, the 150 oldest already committed; exactly the 50 newer ones arrive, in
-//! order, each with its context, and the new last sequence number is the newest's.
+//! order, each with its context, as many as the meter announced, and the new last sequence
+//! number is the newest's.
 //!
 //! One test per binary (libdbus reads the bus address once per process). Needs `dbus-daemon`.
 #![allow(
@@ -15,7 +16,7 @@ use std::time::Duration;
 use relais::ble::Central;
 use relais::ble::DeviceKind;
 use relais::ble::device::Timeouts;
-use relais::ble::session::{Plan, run_accepting};
+use relais::ble::session::{Event, Plan, run_accepting};
 use relais::payload::Origin;
 use relais_bluez_sim::{DbusDaemon, GlucoseMeterSim, Simulator};
 use relais_protocol::glucose::Meal;
@@ -50,6 +51,7 @@ async fn catch_up_gets_exactly_the_newer_records_with_their_contexts() {
     let mut plan = Plan::new(jiff::tz::TimeZone::UTC);
     plan.last_glucose_sequence = Some(149);
     let mut records = Vec::new();
+    let mut announced = Vec::new();
     let outcome = run_accepting(
         &device,
         DeviceKind::GlucoseMeter,
@@ -58,7 +60,11 @@ async fn catch_up_gets_exactly_the_newer_records_with_their_contexts() {
             records.push(d.clone());
             true
         },
-        |_| {},
+        |event| {
+            if let Event::CatchUp { expected, .. } = event {
+                announced.push(expected);
+            }
+        },
     )
     .await
     .unwrap();
@@ -67,6 +73,7 @@ async fn catch_up_gets_exactly_the_newer_records_with_their_contexts() {
         .map(|d| d.readings[0].sequence_number.unwrap())
         .collect();
     assert_eq!(sequences, (150..200).collect::<Vec<u16>>());
+    assert_eq!(announced, [50], "the count comes first, once");
     for delivery in &records {
         // The bytes as the meter sent them: the measurement, then its context.
         let origins: Vec<Origin> = delivery.record.payloads.iter().map(|p| p.origin).collect();
@@ -83,18 +90,24 @@ async fn catch_up_gets_exactly_the_newer_records_with_their_contexts() {
     assert_eq!(outcome.last_glucose_sequence, Some(199));
     assert_eq!(outcome.delivered, 50);
 
-    // Nothing newer: "no records found" is done, with the same sequence number.
+    // Nothing newer: a count of 0 is done, with the same sequence number.
     plan.last_glucose_sequence = outcome.last_glucose_sequence;
+    let mut announced = Vec::new();
     let again = run_accepting(
         &device,
         DeviceKind::GlucoseMeter,
         &plan,
         |_| panic!("no record expected"),
-        |_| {},
+        |event| {
+            if let Event::CatchUp { expected, .. } = event {
+                announced.push(expected);
+            }
+        },
     )
     .await
     .unwrap();
     assert_eq!(again.last_glucose_sequence, Some(199));
     assert_eq!(again.delivered, 0);
+    assert_eq!(announced, [0]);
     device.disconnect().await.unwrap();
 }

@@ -212,7 +212,7 @@ async fn every_page_is_complete_in_french_and_english_and_no_url_carries_a_value
         format!("/members/{}/readings", jean.0),
     ];
     let values = ["72,5", "72.5", "120/80", "95", "210", "55"];
-    let allowed = regex::Regex::new(r"^(/[a-z_.]*(/[0-9]+(/[a-z]+)?)?|#main)$").unwrap();
+    let allowed = regex::Regex::new(r"^(/[a-z_.]*(/[0-9]+)?(/[a-z]+)?|#main)$").unwrap();
     for (accept, lang) in [("fr-FR,fr;q=0.9", "fr"), ("en-GB,en;q=0.8", "en")] {
         for path in &pages {
             let r = admin.get_in(path, accept).await;

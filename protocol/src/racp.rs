@@ -190,6 +190,25 @@ pub enum Records {
 }
 
 impl Records {
+    /// The records newer than `last_sequence`, the newest sequence number already stored (all
+    /// records when `None`). `>=` is inclusive, so it names `last + 1`. With
+    /// `quirks.reversed_sequence_numbers` newer records have smaller numbers: `<= last - 1`.
+    /// When `last` is already at the end of the u16 range it names all records: nothing is
+    /// missed whether or not the meter wraps, and the gateway deduplicates by sequence number.
+    pub const fn after(last_sequence: Option<u16>, quirks: Quirks) -> Self {
+        match last_sequence {
+            None => Self::All,
+            Some(last) if quirks.reversed_sequence_numbers => match last.checked_sub(1) {
+                Some(next) => Self::LessThanOrEqualTo(Filter::SequenceNumber(next)),
+                None => Self::All,
+            },
+            Some(last) => match last.checked_add(1) {
+                Some(next) => Self::GreaterThanOrEqualTo(Filter::SequenceNumber(next)),
+                None => Self::All,
+            },
+        }
+    }
+
     /// The Operator octet.
     pub const fn operator(&self) -> Operator {
         match self {
@@ -254,24 +273,16 @@ impl RacpRequest {
     }
 
     /// The catch-up request of a Glucose gateway: the records newer than `last_sequence`, the
-    /// newest sequence number already stored (all records when `None`). `>=` is inclusive, so
-    /// it asks for `last + 1` (`01 03 01 <last+1>`). With `quirks.reversed_sequence_numbers`
-    /// newer records have smaller numbers, so it asks for `<= last - 1` (`01 02 01 <last-1>`).
-    /// When `last` is already at the end of the u16 range it asks for all records: nothing is
-    /// missed whether or not the meter wraps, and the gateway deduplicates by sequence number.
+    /// newest sequence number already stored (all records when `None`); see [`Records::after`].
+    /// `01 03 01 <last+1>`.
     pub const fn records_after(last_sequence: Option<u16>, quirks: Quirks) -> Self {
-        let records = match last_sequence {
-            None => Records::All,
-            Some(last) if quirks.reversed_sequence_numbers => match last.checked_sub(1) {
-                Some(next) => Records::LessThanOrEqualTo(Filter::SequenceNumber(next)),
-                None => Records::All,
-            },
-            Some(last) => match last.checked_add(1) {
-                Some(next) => Records::GreaterThanOrEqualTo(Filter::SequenceNumber(next)),
-                None => Records::All,
-            },
-        };
-        Self::ReportStoredRecords(records)
+        Self::ReportStoredRecords(Records::after(last_sequence, quirks))
+    }
+
+    /// How many records [`RacpRequest::records_after`] would report (`04 03 01 <last+1>`): a
+    /// gateway asks first to show progress and to notice records lost on the way.
+    pub const fn count_after(last_sequence: Option<u16>, quirks: Quirks) -> Self {
+        Self::ReportNumberOfStoredRecords(Records::after(last_sequence, quirks))
     }
 
     /// Count all stored records (`04 01`).
@@ -762,6 +773,14 @@ mod tests {
         assert_eq!(bytes(None, Quirks::NONE), [0x01, 0x01]);
         assert_eq!(bytes(Some(41), Quirks::NONE), [0x01, 0x03, 0x01, 42, 0]);
         assert_eq!(bytes(Some(0xFFFF), Quirks::NONE), [0x01, 0x01]);
+    }
+
+    #[test]
+    fn the_count_names_the_records_the_catch_up_will_report() {
+        let bytes = |last, quirks| bytes_of(&RacpRequest::count_after(last, quirks));
+        assert_eq!(bytes(None, Quirks::NONE), [0x04, 0x01]);
+        assert_eq!(bytes(Some(41), Quirks::NONE), [0x04, 0x03, 0x01, 42, 0]);
+        assert_eq!(bytes(Some(43), REVERSED), [0x04, 0x02, 0x01, 42, 0]);
     }
 
     #[test]

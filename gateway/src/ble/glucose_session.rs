@@ -3,8 +3,9 @@
 //! ([`crate::ble::glucose`]) moves bytes and time.
 //!
 //! Sequence (`shared/reference/ble-gatt-health.md` §5): the driver subscribes to 0x2A18, 0x2A34
-//! and 0x2A52 first, then writes [`Output::WriteRacp`] from [`GlucoseSession::start`] ("report
-//! records >= last + 1"). Measurements are paired with their contexts by
+//! and 0x2A52 first, then writes [`Output::WriteRacp`] from [`GlucoseSession::start`]: "report
+//! the number of records >= last + 1" (for progress, and to notice records lost on the way; a
+//! meter that cannot count is served anyway), then "report records >= last + 1". Measurements are paired with their contexts by
 //! [`ContextMatcher`]; records at or below the last committed sequence number, or already
 //! handed over, are dropped (dedup on the sequence number). The RACP response ends the
 //! transfer: "no records found" at once, "success" after a short settle time in which late
@@ -53,6 +54,8 @@ pub enum AbortReason {
 pub enum Output {
     /// Write these bytes to the RACP (with response).
     WriteRacp(Vec<u8>),
+    /// The meter announced how many records the catch-up will bring.
+    Expected(u16),
     /// A new record to hand to the consumer; feed [`Input::Accepted`] once it is stored.
     Record {
         /// The record, decoded.
@@ -77,6 +80,8 @@ pub enum Output {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Idle,
+    /// Waiting for the number of records.
+    Counting,
     Transferring,
     /// The meter said "success": records it sent just before may still be on their way
     /// (only a fault can reorder them on one link, but then every catch-up would end before
@@ -101,6 +106,10 @@ pub struct GlucoseSession {
     unaccepted: usize,
     /// Notifications that did not decode, skipped.
     skipped: usize,
+    /// Records the meter announced, when it could count them.
+    expected: Option<u16>,
+    /// Records handed over in this catch-up.
+    received: usize,
     /// Values as received, by sequence number, until their record is handed over: the
     /// store keeps the bytes, not a re-encoding.
     raw_measurements: HashMap<u16, Vec<u8>>,
@@ -118,21 +127,41 @@ impl GlucoseSession {
             accepted: last_committed,
             unaccepted: 0,
             skipped: 0,
+            expected: None,
+            received: 0,
             raw_measurements: HashMap::new(),
             raw_contexts: HashMap::new(),
         }
     }
 
-    /// The report request; call once, after subscribing.
+    /// The count request; call once, after subscribing.
     pub fn start(&mut self) -> Vec<Output> {
         if self.state != State::Idle {
             return Vec::new();
         }
-        self.state = State::Transferring;
-        vec![Output::WriteRacp(encode(RacpRequest::records_after(
+        self.state = State::Counting;
+        vec![Output::WriteRacp(encode(RacpRequest::count_after(
             self.accepted,
             self.quirks,
         )))]
+    }
+
+    /// The records the meter announced, when it could count them.
+    pub fn expected(&self) -> Option<u16> {
+        self.expected
+    }
+
+    /// Records handed over so far in this catch-up.
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    fn report(&mut self, out: &mut Vec<Output>) {
+        self.state = State::Transferring;
+        out.push(Output::WriteRacp(encode(RacpRequest::records_after(
+            self.accepted,
+            self.quirks,
+        ))));
     }
 
     /// Notifications that did not decode and were skipped.
@@ -175,7 +204,7 @@ impl GlucoseSession {
             (State::Settling, Input::Notification { uuid, value }) => {
                 self.notification(uuid, value, &mut out);
             }
-            (State::Transferring, Input::Timeout) => {
+            (State::Counting | State::Transferring, Input::Timeout) => {
                 // A measurement still waiting for its context is not handed over: the next
                 // catch-up fetches it again, whole.
                 tracing::warn!("glucose catch-up timed out; aborting the RACP procedure");
@@ -186,7 +215,7 @@ impl GlucoseSession {
                     last_sequence: self.accepted,
                 });
             }
-            (State::Transferring, Input::Notification { uuid, value }) => {
+            (State::Counting | State::Transferring, Input::Notification { uuid, value }) => {
                 self.notification(uuid, value, &mut out);
             }
         }
@@ -224,6 +253,26 @@ impl GlucoseSession {
 
     fn racp(&mut self, response: RacpResponse, out: &mut Vec<Output>) {
         match response {
+            RacpResponse::NumberOfStoredRecords(count) if self.state == State::Counting => {
+                self.expected = Some(count);
+                out.push(Output::Expected(count));
+                if count == 0 {
+                    out.push(self.finish_done());
+                } else {
+                    self.report(out);
+                }
+            }
+            RacpResponse::ResponseCode {
+                request_op_code: OpCode::ReportNumberOfStoredRecords,
+                response_code,
+            } if self.state == State::Counting => {
+                // Counting is optional for the meter: the report itself says whether it works.
+                tracing::debug!(
+                    ?response_code,
+                    "the glucose meter does not count its records"
+                );
+                self.report(out);
+            }
             RacpResponse::ResponseCode {
                 request_op_code: OpCode::ReportStoredRecords,
                 response_code,
@@ -276,6 +325,7 @@ impl GlucoseSession {
         }
         self.emitted = Some(sequence);
         self.unaccepted = self.unaccepted.saturating_add(1);
+        self.received = self.received.saturating_add(1);
         let mut raw = Record::single(Payload::characteristic(
             uuid::GLUCOSE_MEASUREMENT,
             measurement.unwrap_or_default(),
@@ -305,6 +355,17 @@ impl GlucoseSession {
 
     fn finish_done(&mut self) -> Output {
         self.state = State::Finished;
+        if let Some(expected) = self.expected
+            && self.received < usize::from(expected)
+        {
+            // The sequence numbers moved past the missing ones: they will not be asked for
+            // again. Worth a trace when a meter loses records on the link.
+            tracing::warn!(
+                expected,
+                received = self.received,
+                "the glucose meter sent fewer records than it announced"
+            );
+        }
         Output::Done {
             last_sequence: self.accepted,
         }

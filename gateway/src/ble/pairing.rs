@@ -347,6 +347,29 @@ pub async fn pair(
     outcome
 }
 
+/// Removes the bond and BlueZ's record of `address` (`Adapter1.RemoveDevice`): the device must
+/// be paired again before its encrypted characteristics can be read.
+pub async fn unpair(address: &str) -> Result<(), PairError> {
+    let device = device_path(address)?;
+    let conn = Connection::system().await?;
+    let path = ObjectPath::try_from(device.as_str()).map_err(zbus::Error::from)?;
+    match bluez(
+        &conn,
+        "/org/bluez/hci0",
+        "org.bluez.Adapter1",
+        "RemoveDevice",
+        &(&path,),
+    )
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(zbus::Error::MethodError(name, text, _)) => {
+            from_bluez(address, name.as_str(), text.unwrap_or_default()).map(|_| ())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -110,6 +110,13 @@ pub enum Event {
         /// The value.
         payload: Payload,
     },
+    /// A glucose meter announced how many stored records its catch-up brings (progress).
+    CatchUp {
+        /// The device's address.
+        address: String,
+        /// Records to come.
+        expected: u16,
+    },
     /// A value that does not decode, skipped.
     Skipped {
         /// The device's address.
@@ -331,6 +338,10 @@ impl Run<'_> {
                 self.device
                     .write(uuid::RECORD_ACCESS_CONTROL_POINT, &bytes)
                     .await
+            }
+            Output::Expected(expected) => {
+                let address = self.address().to_owned();
+                self.send(Event::CatchUp { address, expected }).await
             }
             Output::Record { record, raw } => {
                 self.deliver(raw, Some(record.measurement.sequence_number))

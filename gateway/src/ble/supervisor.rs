@@ -16,7 +16,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use relais_protocol::Quirks;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -154,6 +154,41 @@ pub enum Report {
     Status(Status),
 }
 
+/// What the rest of the hub may ask of a running supervisor.
+#[derive(Debug)]
+pub enum Command {
+    /// The health devices it knows now.
+    Known(oneshot::Sender<Vec<Seen>>),
+    /// Serve a device now, whatever its backoff or rest.
+    SyncNow {
+        /// The device's address.
+        address: String,
+        /// What was done.
+        reply: oneshot::Sender<SyncNow>,
+    },
+    /// Forget a device BlueZ no longer knows (unpaired): its state and backoff.
+    Forget {
+        /// The device's address.
+        address: String,
+    },
+}
+
+/// The answer to [`Command::SyncNow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncNow {
+    /// Its session starts now.
+    Started,
+    /// A session is already under way.
+    AlreadyRunning,
+    /// Never seen (or forgotten).
+    Unknown,
+    /// A scale that only advertises: its readings arrive by themselves.
+    AdvertisesOnly,
+    /// The planner leaves it alone (not in `ble.only`, or its progress is unreadable).
+    NotServed,
+}
+
 #[derive(Debug, Default)]
 struct DeviceState {
     failures: u32,
@@ -170,6 +205,20 @@ pub async fn run(
     reports: mpsc::Sender<Report>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), BleError> {
+    let (_nobody, commands) = mpsc::channel(1);
+    run_with_commands(central, config, planner, reports, commands, stop).await
+}
+
+/// [`run`], also answering the [`Command`]s received on `commands`.
+pub async fn run_with_commands(
+    central: Arc<Central>,
+    config: Config,
+    planner: Arc<dyn Planner>,
+    reports: mpsc::Sender<Report>,
+    mut commands: mpsc::Receiver<Command>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), BleError> {
+    let mut commands_open = true;
     let adapter = central.adapter().clone();
     let mut events = adapter.events().await?;
     let mut scanning = start_scan(&central).await;
@@ -219,6 +268,10 @@ pub async fn run(
         tokio::select! {
             () = &mut stop => break,
             _ = tick.tick() => {}
+            command = commands.recv(), if commands_open => match command {
+                Some(command) => obey(command, &mut devices, &running, planner.as_ref()),
+                None => commands_open = false,
+            },
             event = events.next() => {
                 let Some(event) = event else { break };
                 match event {
@@ -282,6 +335,49 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Answers a command; a session asked for starts at the top of the next loop.
+fn obey(
+    command: Command,
+    devices: &mut HashMap<String, DeviceState>,
+    running: &HashSet<String>,
+    planner: &dyn Planner,
+) {
+    match command {
+        Command::Known(reply) => {
+            let known = devices
+                .values()
+                .filter_map(|d| d.last_seen.clone())
+                .collect();
+            let _ = reply.send(known);
+        }
+        Command::SyncNow { address, reply } => {
+            let key = devices
+                .keys()
+                .find(|a| a.eq_ignore_ascii_case(&address))
+                .cloned();
+            let state = key.and_then(|k| devices.get_mut(&k));
+            let answer = match state {
+                None => SyncNow::Unknown,
+                Some(state) => match &state.last_seen {
+                    None => SyncNow::Unknown,
+                    Some(seen) if seen.advertises_measurements => SyncNow::AdvertisesOnly,
+                    Some(seen) if running.contains(&seen.address) => SyncNow::AlreadyRunning,
+                    Some(seen) if planner.plan(seen).is_none() => SyncNow::NotServed,
+                    Some(_) => {
+                        state.next_attempt = None;
+                        state.failures = 0;
+                        SyncNow::Started
+                    }
+                },
+            };
+            let _ = reply.send(answer);
+        }
+        Command::Forget { address } => {
+            devices.retain(|a, _| !a.eq_ignore_ascii_case(&address));
+        }
+    }
 }
 
 /// Starts discovery; `false` (logged) when the adapter refuses, to be tried again.
@@ -424,7 +520,7 @@ impl AdvertMemory {
 /// Hands an advertised measurement over. Nothing can be told to the device, so the acceptance
 /// is only logged.
 async fn deliver_advertised(delivery: Delivery, reports: &mpsc::Sender<Report>) {
-    let (accepted, answer) = tokio::sync::oneshot::channel();
+    let (accepted, answer) = oneshot::channel();
     let address = delivery.device.address.clone();
     send(
         reports,

@@ -14,6 +14,8 @@ use relais::payload::Origin;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::cli::progress::CatchUps;
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {
@@ -40,15 +42,12 @@ Output: one JSON object per line, its \"event\" saying what it is:
   connected    a session started: the device's identity (Device Information)
   measurement  a measurement: device, kind, values (characteristic, hex, decoded), readings,
                received_at, clock_skew (seconds, device minus hub; null: unknown)
+  catch_up     a glucose meter's catch-up starts: expected (stored records it will send)
   live         a progress value (cuff pressure while inflating, heart rate): decoded
   skipped      a value that does not decode, with the reason
   ended        a session ended: done (delivered, skipped, last glucose sequence) or failed
                (the error), and when the device will be served again
   adapter      the adapter was switched off or on";
-
-fn print(value: &Value) {
-    crate::cli::output::out!("{value}");
-}
 
 fn decoded(origin: Origin, bytes: &[u8], quirks: relais_protocol::Quirks) -> Value {
     let result = match origin {
@@ -129,11 +128,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let mut failures = 0usize;
         let mut measurements = 0usize;
         let print_all = async {
+            // Catch-up bars on a terminal's standard error; lines printed around them.
+            let mut bars = CatchUps::default();
             while let Some(report) = received.recv().await {
                 match report {
                     Report::Session(Event::Measurement { delivery, accepted }) => {
                         measurements = measurements.saturating_add(1);
-                        print(&measurement(&delivery));
+                        bars.received(&delivery.device.address);
+                        bars.print(&measurement(&delivery).to_string());
                         let sequence = delivery.readings.iter().find_map(|r| r.sequence_number);
                         if let (Some(sequence), Ok(mut last)) = (sequence, last_glucose.lock()) {
                             last.insert(delivery.device.address.clone(), sequence);
@@ -141,21 +143,38 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                         // The session may be over already (another refusal); nobody to tell.
                         let _ = accepted.send(true);
                     }
-                    Report::Session(Event::Live { address, payload }) => print(&json!({
-                        "event": "live",
-                        "address": address,
-                        "decoded": decoded(payload.origin, &payload.bytes, relais_protocol::Quirks::NONE),
-                    })),
+                    Report::Session(Event::Live { address, payload }) => bars.print(
+                        &json!({
+                            "event": "live",
+                            "address": address,
+                            "decoded": decoded(payload.origin, &payload.bytes, relais_protocol::Quirks::NONE),
+                        })
+                        .to_string(),
+                    ),
+                    Report::Session(Event::CatchUp { address, expected }) => {
+                        bars.print(
+                            &json!({
+                                "event": "catch_up",
+                                "address": address,
+                                "expected": expected,
+                            })
+                            .to_string(),
+                        );
+                        bars.started(&address, expected);
+                    }
                     Report::Session(Event::Skipped {
                         address,
                         characteristic,
                         reason,
-                    }) => print(&json!({
-                        "event": "skipped",
-                        "address": address,
-                        "characteristic": format!("0x{characteristic:04X}"),
-                        "reason": reason,
-                    })),
+                    }) => bars.print(
+                        &json!({
+                            "event": "skipped",
+                            "address": address,
+                            "characteristic": format!("0x{characteristic:04X}"),
+                            "reason": reason,
+                        })
+                        .to_string(),
+                    ),
                     Report::Status(status) => {
                         if let Status::Ended {
                             result: supervisor::Ended::Failed(_),
@@ -164,7 +183,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                         {
                             failures = failures.saturating_add(1);
                         }
-                        print(&json!(status));
+                        if let Status::Ended { address, .. } = &status {
+                            bars.ended(address);
+                        }
+                        bars.print(&json!(status).to_string());
                     }
                 }
             }

@@ -9,6 +9,7 @@ pub mod link_mes;
 pub mod listen;
 pub mod members;
 pub mod pair;
+pub mod progress;
 pub mod readings;
 pub mod run;
 pub mod scan;

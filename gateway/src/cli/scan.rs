@@ -1,5 +1,7 @@
-//! `relais scan`: the health devices in range, as they are seen.
+//! `relais scan`: the health devices in range, as they are seen, with a progress bar on a
+//! terminal.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -38,12 +40,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let central = Central::first_adapter()
             .await
             .context("opening the adapter")?;
+        let mut progress = crate::cli::progress::Scan::start(Duration::from_secs(args.seconds));
+        let mut addresses = HashSet::new();
         let seen = central
             .scan(Duration::from_secs(args.seconds), |seen| {
-                crate::cli::output::out!("{}", line(seen));
+                let new_device = addresses.insert(seen.address.clone());
+                progress.line(&line(seen), new_device);
             })
             .await
-            .context("scanning")?;
+            .context("scanning");
+        progress.finish();
+        let seen = seen?;
         eprintln!("{} health device(s) seen", seen.len());
         Ok(())
     })

@@ -198,6 +198,9 @@ async fn take(report: Report, batch: &mut Batch, store: &SharedStore, notify: &i
         }) => {
             tracing::warn!(%address, "value of 0x{characteristic:04X} skipped: {reason}");
         }
+        Report::Session(Event::CatchUp { address, expected }) => {
+            tracing::info!(%address, expected, "catching up stored glucose records");
+        }
         Report::Session(Event::Live { .. }) => {}
         Report::Status(status) => {
             if let Status::Connected { device, kind } = &status {

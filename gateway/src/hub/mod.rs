@@ -4,9 +4,11 @@
 //! - [`ingest`]: measurements from the BLE layer committed in groups, acknowledged after.
 //! - [`upload`]: the MES upload loop ([`crate::mqtt`] is the MQTT one).
 //! - [`clock`]: time for retries, real or virtual.
+//! - [`control`]: the actions a person or an integrator may ask of the running hub.
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod ingest;
 pub mod upload;
 
@@ -31,6 +33,8 @@ pub struct Running {
     pub store: SharedStore,
     /// Stops everything.
     pub stop: CancellationToken,
+    /// Scan, pair, sync, assign...
+    pub control: control::Control,
 }
 
 /// Makes sure only one hub runs on `database`: an exclusive lock on `<database>.lock`, held as
@@ -119,6 +123,17 @@ pub async fn run(
     stop: CancellationToken,
     on_ingest: Option<mpsc::Sender<Ingested>>,
 ) -> anyhow::Result<()> {
+    run_with(config, control::Control::new(store), stop, on_ingest).await
+}
+
+/// [`run`] on the store of `control`, which then acts on this hub.
+pub async fn run_with(
+    config: &Config,
+    control: control::Control,
+    stop: CancellationToken,
+    on_ingest: Option<mpsc::Sender<Ingested>>,
+) -> anyhow::Result<()> {
+    let store = Arc::clone(control.store());
     // Checked before anything starts: a bad [mqtt] section stops `relais run` at once.
     let mqtt = if config.mqtt.enabled {
         Some(crate::mqtt::Settings::from_config(&config.mqtt).map_err(anyhow::Error::msg)?)
@@ -130,7 +145,7 @@ pub async fn run(
     let wake = Arc::new(tokio::sync::Notify::new());
     let web = if config.web.enabled {
         let wake = Some(Arc::clone(&wake));
-        Some(crate::web::start(config, Arc::clone(&store), wake, stop.clone()).await?)
+        Some(crate::web::start(config, control.clone(), wake, stop.clone()).await?)
     } else {
         None
     };
@@ -145,11 +160,17 @@ pub async fn run(
     {
         let (wake, mqtt_wake) = (Arc::clone(&wake), Arc::clone(&mqtt_wake));
         let mqtt_statuses = mqtt.is_some().then_some(mqtt_statuses);
+        let control = control.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(event) = heard.recv().await {
                 if matches!(event, Ingested::Committed { stored, .. } if stored > 0) {
                     wake.notify_one();
                     mqtt_wake.notify_one();
+                }
+                if let Ingested::Report(status) = &event
+                    && let supervisor::Status::Seen(seen) = status.as_ref()
+                {
+                    control.note_seen(seen);
                 }
                 if let (Ingested::Report(status), Some(to)) = (&event, &mqtt_statuses)
                     && to.try_send(Arc::clone(status)).is_err()
@@ -160,6 +181,27 @@ pub async fn run(
                     && on.try_send(event).is_err()
                 {
                     tracing::debug!("an ingest event was not passed on");
+                }
+            }
+        }));
+    }
+    // What the control changes in the store (assignments, readings from elsewhere) wakes the
+    // sinks as a commit does.
+    {
+        let (wake, mqtt_wake, control, stop) = (
+            Arc::clone(&wake),
+            Arc::clone(&mqtt_wake),
+            control.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = control.changed() => {
+                        wake.notify_one();
+                        mqtt_wake.notify_one();
+                    }
                 }
             }
         }));
@@ -212,12 +254,18 @@ pub async fn run(
         };
         let planner = planner(config, Arc::clone(&store))?;
         let stopped = stop.clone();
+        let commands = match control.take_supervisor_port() {
+            Some(port) => port,
+            // Another hub took it: this one answers nothing.
+            None => mpsc::channel(1).1,
+        };
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = supervisor::run(
+            if let Err(e) = supervisor::run_with_commands(
                 central,
                 supervisor_config,
                 Arc::new(planner),
                 reports,
+                commands,
                 stopped.cancelled_owned(),
             )
             .await
@@ -227,6 +275,8 @@ pub async fn run(
         }));
     } else {
         drop(reports);
+        // The BLE actions answer at once that Bluetooth is off.
+        drop(control.take_supervisor_port());
     }
     stop.cancelled().await;
     // The supervisor's end closes the reports; ingest commits what it holds and returns,

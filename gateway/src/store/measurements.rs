@@ -219,6 +219,18 @@ pub(crate) fn assign_in(
         "UPDATE outbox SET member_id = ?2 WHERE measurement_id = ?1 AND state = 'pending'",
         params![id, member.0],
     )?;
+    // Published already as unassigned: published again under the member's topic.
+    if sinks.contains(&Sink::Mqtt) {
+        let pending: i64 = tx.query_row(
+            "SELECT count(*) FROM outbox WHERE measurement_id = ?1 AND sink = 'mqtt'
+             AND state = 'pending'",
+            [id],
+            |r| r.get(0),
+        )?;
+        if pending == 0 {
+            outbox::enqueue(tx, Sink::Mqtt, id, count, Some(member))?;
+        }
+    }
     Ok(())
 }
 
@@ -231,6 +243,30 @@ impl Store {
         let sinks = self.sinks.clone();
         let tx = self.conn_mut().transaction()?;
         let out = commit_batch(&tx, batch, &sinks)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Commits a measurement that came from elsewhere (another gateway), like [`Self::commit`]:
+    /// `member` when its source names one, else the device user mapping, else the inbox.
+    /// With `repeats_within`, the same first reading from the same device received that
+    /// recently is a duplicate too (values without a device time cannot be told apart by
+    /// their bytes).
+    pub fn commit_external(
+        &mut self,
+        delivery: &Delivery,
+        member: Option<MemberId>,
+        repeats_within: Option<std::time::Duration>,
+    ) -> Result<Committed, StoreError> {
+        let sinks = self.sinks.clone();
+        let tx = self.conn_mut().transaction()?;
+        let p = prepare(delivery)?;
+        if let Some(window) = repeats_within
+            && let Some(id) = recent_same(&tx, &p, window)?
+        {
+            return Ok(Committed::Duplicate { id });
+        }
+        let out = commit_one(&tx, &p, &sinks, &mut BatchCache::default(), member)?;
         tx.commit()?;
         Ok(out)
     }
@@ -400,6 +436,39 @@ fn prepare(delivery: &Delivery) -> Result<Prepared<'_>, StoreError> {
     })
 }
 
+/// A measurement of the same device with the same first reading (kind and value), received
+/// within `window` of `p`.
+fn recent_same(
+    tx: &rusqlite::Connection,
+    p: &Prepared<'_>,
+    window: std::time::Duration,
+) -> Result<Option<MeasurementId>, StoreError> {
+    let (Some(kind), Some(value)) = (p.kind.as_deref(), p.value) else {
+        return Ok(None);
+    };
+    let mut stmt = tx.prepare(
+        "SELECT m.id, m.received_at FROM measurements m JOIN devices d ON d.id = m.device_id
+         WHERE d.address = ?1 AND m.primary_kind = ?2 AND m.primary_value = ?3
+         ORDER BY m.id DESC LIMIT 16",
+    )?;
+    let rows = stmt.query_map(
+        params![p.delivery.device.address.to_ascii_uppercase(), kind, value],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+    )?;
+    let now = p.delivery.received_at;
+    for row in rows {
+        let (id, received) = row?;
+        let Ok(received) = received.parse::<jiff::Timestamp>() else {
+            continue;
+        };
+        let apart = now.duration_since(received).unsigned_abs();
+        if apart <= window {
+            return Ok(Some(MeasurementId(id)));
+        }
+    }
+    Ok(None)
+}
+
 /// Per-batch caches: a device is upserted, and its users looked up, once per batch.
 #[derive(Default)]
 struct BatchCache {
@@ -418,7 +487,7 @@ fn commit_batch(
     let mut cache = BatchCache::default();
     let mut out = Vec::with_capacity(batch.len());
     for p in &prepared {
-        out.push(commit_one(tx, p, sinks, &mut cache)?);
+        out.push(commit_one(tx, p, sinks, &mut cache, None)?);
     }
     let mut stmt = tx.prepare_cached(
         "UPDATE devices SET last_glucose_sequence = max(ifnull(last_glucose_sequence, -1), ?2)
@@ -435,6 +504,7 @@ fn commit_one(
     p: &Prepared<'_>,
     sinks: &[Sink],
     cache: &mut BatchCache,
+    assigned: Option<MemberId>,
 ) -> Result<Committed, StoreError> {
     let delivery = p.delivery;
     let device = match cache.devices.get(&delivery.device.address) {
@@ -446,9 +516,10 @@ fn commit_one(
         }
     };
     let user_index = p.user.map_or(-1, i64::from);
-    let member = match cache.members.get(&(device, user_index)) {
-        Some(&m) => m,
-        None => {
+    let member = match (assigned, cache.members.get(&(device, user_index))) {
+        (Some(m), _) => Some(m),
+        (None, Some(&m)) => m,
+        (None, None) => {
             let m = tx
                 .prepare_cached(
                     "SELECT member_id FROM device_users WHERE device_id = ?1 AND user_index = ?2",

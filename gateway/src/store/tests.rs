@@ -412,3 +412,37 @@ fn a_full_disk_is_a_clear_error_and_nothing_is_half_stored() {
     store.limit_pages(1_000_000).unwrap();
     assert_eq!(store.commit(&batch).unwrap().len(), 200);
 }
+
+#[test]
+fn an_assignment_after_the_mqtt_publication_publishes_it_again_for_the_member() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.set_sinks(&[Sink::Mes, Sink::Mqtt]);
+    let [Committed::Stored { id, member: None }] =
+        store.commit(&[weighing(14_400, None)]).unwrap()[..]
+    else {
+        panic!("an unmapped weighing waits in the inbox");
+    };
+    let published: Vec<OutboxId> = store
+        .next_of_sink(Sink::Mqtt, None, 10)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(published.len(), 1);
+    store.mark_sent_many(&published).unwrap();
+    let alice = store.add_member("Alice").unwrap();
+    store.assign(id, alice).unwrap();
+    let again = store
+        .next_of_sink(Sink::Mqtt, published.last().copied(), 10)
+        .unwrap();
+    assert_eq!(again.len(), 1, "published again");
+    assert_eq!((again[0].measurement, again[0].member), (id, Some(alice)));
+    // Not yet published: the pending row follows the assignment, no second row.
+    let [Committed::Stored { id: other, .. }] =
+        store.commit(&[weighing(11_620, None)]).unwrap()[..]
+    else {
+        panic!("stored");
+    };
+    store.assign(other, alice).unwrap();
+    assert_eq!(store.backlog(Sink::Mqtt).unwrap().pending, 2);
+}

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::hub::control::ControlError;
 use crate::hub::ingest::with_store;
 use crate::store::outbox::Backlog;
 use crate::store::{MeasurementId, MemberId, MesState, Sink, StoreError, StoredMeasurement};
@@ -94,6 +95,20 @@ type Refusal = (StatusCode, &'static str);
 
 fn refused((status, message): Refusal) -> Response {
     error(status, message)
+}
+
+/// A refused action: its status from what went wrong.
+fn control_error(e: &ControlError) -> Response {
+    let status = match e {
+        ControlError::UnknownMeasurement(_)
+        | ControlError::UnknownMember(_)
+        | ControlError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+        ControlError::NotInInbox(_) => StatusCode::CONFLICT,
+        ControlError::BluetoothOff => StatusCode::SERVICE_UNAVAILABLE,
+        ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, &e.to_string())
 }
 
 /// The signed-in session's CSRF token, or why the request is refused.
@@ -364,16 +379,13 @@ pub async fn assign(
     if let Err(r) = authorised(&state, &headers, true) {
         return refused(r);
     }
-    match with_store(&state.store, move |s| {
-        s.assign(MeasurementId(id), MemberId(request.member))
-    })
-    .await
+    match state
+        .control
+        .assign(MeasurementId(id), MemberId(request.member))
+        .await
     {
-        Ok(()) => {
-            state.wake_sinks();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => store_error(e),
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(&e),
     }
 }
 

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::config::Config;
-use crate::hub::ingest::SharedStore;
+use crate::hub::control::Control;
 
 pub use auth::set_admin_password;
 
@@ -83,11 +83,12 @@ pub struct Serving {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Binds the listen address of `config.web` and serves until `stop` is cancelled; `wake` is
-/// notified when readings become deliverable (assigned, or their member linked).
+/// Binds the listen address of `config.web` and serves until `stop` is cancelled. Actions go
+/// through `control`; `wake` is notified when a member is linked (their waiting readings can
+/// go).
 pub async fn start(
     config: &Config,
-    store: SharedStore,
+    control: Control,
     wake: Option<Arc<Notify>>,
     stop: CancellationToken,
 ) -> anyhow::Result<Serving> {
@@ -96,7 +97,7 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("the web page cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr()?;
-    let state = state::Shared::new(config, store, wake, addr);
+    let state = state::Shared::new(config, control, wake, addr);
     let app = state::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!("web page on http://{addr}/");
     let task = tokio::spawn(async move {

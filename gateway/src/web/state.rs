@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use tokio::sync::Notify;
 
 use crate::hub::config::Config;
+use crate::hub::control::Control;
 use crate::hub::ingest::SharedStore;
 use crate::mes::PendingPairing;
 use crate::store::{MemberId, StoreError};
@@ -32,11 +33,26 @@ pub struct StartedPairing {
     pub at: Instant,
 }
 
+/// A scan started from the devices page.
+#[derive(Debug, Clone, Default)]
+pub struct ScanView {
+    /// Still listening.
+    pub running: bool,
+    /// The health devices heard so far, by address.
+    pub found: Vec<crate::ble::Seen>,
+    /// Why it could not start.
+    pub error: Option<crate::hub::control::ControlError>,
+}
+
 /// The state of the web server.
 #[derive(Debug)]
 pub struct Shared {
     /// The hub's store.
     pub store: SharedStore,
+    /// Actions on the running hub.
+    pub control: Control,
+    /// The scan started from the page, as it goes.
+    pub scan: Mutex<ScanView>,
     /// The hub's configuration.
     pub config: Config,
     /// Where the server listens (for the MES redirect address).
@@ -58,12 +74,14 @@ impl Shared {
     /// The state for a server on `addr`.
     pub fn new(
         config: &Config,
-        store: SharedStore,
+        control: Control,
         wake: Option<Arc<Notify>>,
         addr: SocketAddr,
     ) -> AppState {
         Arc::new(Self {
-            store,
+            store: Arc::clone(control.store()),
+            control,
+            scan: Mutex::new(ScanView::default()),
             config: config.clone(),
             addr,
             sessions: Sessions::default(),
@@ -107,6 +125,12 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(pages::status::page))
         .route("/settings", get(pages::settings::page))
         .route("/devices", get(pages::devices::page))
+        .route("/devices/found", get(pages::devices::found))
+        .route("/devices/scan", post(pages::devices::scan))
+        .route("/devices/pair", post(pages::devices::pair))
+        .route("/devices/sync", post(pages::devices::sync))
+        .route("/devices/remove", post(pages::devices::remove))
+        .route("/devices.js", get(pages::devices::script))
         .route("/style.css", get(pages::style))
         .merge(api::routes())
         .fallback(pages::not_found)

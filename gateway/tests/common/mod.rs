@@ -34,6 +34,8 @@ pub struct Watched {
     pub deliveries: Vec<Delivery>,
     pub live: Vec<(String, Payload)>,
     pub skipped: Vec<(String, u16, String)>,
+    /// Glucose catch-ups announced: address, records expected.
+    pub catch_ups: Vec<(String, u16)>,
     pub statuses: Vec<Status>,
 }
 
@@ -157,6 +159,9 @@ pub async fn watch(
                 characteristic,
                 reason,
             }) => watched.skipped.push((address, characteristic, reason)),
+            Report::Session(Event::CatchUp { address, expected }) => {
+                watched.catch_ups.push((address, expected));
+            }
             Report::Status(status) => watched.statuses.push(status),
         }
         if !stopping && done(&watched) {

@@ -44,9 +44,14 @@ impl Web {
         config.web.listen = "127.0.0.1:0".into();
         let store = relais::hub::shared(relais::hub::open_store(&config).unwrap());
         let stop = CancellationToken::new();
-        let serving = relais::web::start(&config, store.clone(), None, stop.clone())
-            .await
-            .unwrap();
+        let serving = relais::web::start(
+            &config,
+            relais::hub::control::Control::new(store.clone()),
+            None,
+            stop.clone(),
+        )
+        .await
+        .unwrap();
         Self {
             addr: serving.addr,
             store,

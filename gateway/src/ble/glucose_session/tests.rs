@@ -56,6 +56,20 @@ fn racp(code: ResponseCode) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
+fn count(records: u16) -> Vec<u8> {
+    let mut buf = [0u8; 8];
+    let n = RacpResponse::NumberOfStoredRecords(records)
+        .encode(&mut buf)
+        .unwrap();
+    buf[..n].to_vec()
+}
+
+/// Starts `s` and answers its count request: the report request follows.
+fn counted(s: &mut GlucoseSession, records: u16) -> Vec<Output> {
+    s.start();
+    s.handle(note(uuid::RECORD_ACCESS_CONTROL_POINT, &count(records)))
+}
+
 fn note(uuid: u16, value: &[u8]) -> Input<'_> {
     Input::Notification { uuid, value }
 }
@@ -71,20 +85,97 @@ fn records(outputs: &[Output]) -> Vec<u16> {
 }
 
 #[test]
-fn start_asks_for_records_after_the_last_committed_one() {
+fn start_counts_then_asks_for_records_after_the_last_committed_one() {
     let mut s = GlucoseSession::new(Some(41), Quirks::NONE);
-    // 01 03 01 <42 LE>: report stored records, greater than or equal to, sequence number.
+    // 04 03 01 <42 LE>: report the number of stored records >= sequence number 42.
     assert_eq!(
         s.start(),
-        vec![Output::WriteRacp(vec![0x01, 0x03, 0x01, 42, 0])]
+        vec![Output::WriteRacp(vec![0x04, 0x03, 0x01, 42, 0])]
     );
     assert!(s.start().is_empty(), "only once");
+    // 01 03 01 <42 LE>: report stored records, greater than or equal to, sequence number.
+    assert_eq!(
+        s.handle(note(uuid::RECORD_ACCESS_CONTROL_POINT, &count(5))),
+        vec![
+            Output::Expected(5),
+            Output::WriteRacp(vec![0x01, 0x03, 0x01, 42, 0])
+        ]
+    );
+    assert_eq!(s.expected(), Some(5));
+}
+
+#[test]
+fn a_count_of_zero_is_done_without_a_report() {
+    let mut s = GlucoseSession::new(Some(7), Quirks::NONE);
+    assert_eq!(
+        counted(&mut s, 0),
+        vec![
+            Output::Expected(0),
+            Output::Done {
+                last_sequence: Some(7)
+            }
+        ]
+    );
+    assert!(s.is_finished());
+}
+
+#[test]
+fn a_meter_that_cannot_count_is_caught_up_anyway() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    s.start();
+    let refused = RacpResponse::ResponseCode {
+        request_op_code: OpCode::ReportNumberOfStoredRecords,
+        response_code: ResponseCode::OpCodeNotSupported,
+    };
+    let mut buf = [0u8; 8];
+    let n = refused.encode(&mut buf).unwrap();
+    assert_eq!(
+        s.handle(note(uuid::RECORD_ACCESS_CONTROL_POINT, &buf[..n])),
+        vec![Output::WriteRacp(vec![0x01, 0x01])]
+    );
+    assert_eq!(s.expected(), None);
+    assert_eq!(
+        records(&s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, false)))),
+        vec![1]
+    );
+}
+
+#[test]
+fn fewer_records_than_announced_still_end_the_catch_up() {
+    let mut s = GlucoseSession::new(None, Quirks::NONE);
+    counted(&mut s, 3);
+    s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, false)));
+    s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(3, false)));
+    s.handle(Input::Accepted(1));
+    s.handle(Input::Accepted(3));
+    s.handle(note(
+        uuid::RECORD_ACCESS_CONTROL_POINT,
+        &racp(ResponseCode::Success),
+    ));
+    assert_eq!(
+        s.handle(Input::Timeout),
+        vec![Output::Done {
+            last_sequence: Some(3)
+        }]
+    );
+    assert_eq!((s.expected(), s.received()), (Some(3), 2));
+}
+
+#[test]
+fn a_timeout_while_counting_aborts() {
+    let mut s = GlucoseSession::new(Some(4), Quirks::NONE);
+    s.start();
+    let out = s.handle(Input::Timeout);
+    assert!(out.contains(&Output::Aborted {
+        reason: AbortReason::Timeout,
+        last_sequence: Some(4)
+    }));
 }
 
 #[test]
 fn a_context_is_attached_to_its_measurement_and_done_waits_for_acceptance() {
     let mut s = GlucoseSession::new(None, Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     assert!(
         s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, true)))
             .is_empty(),
@@ -138,7 +229,7 @@ fn a_context_is_attached_to_its_measurement_and_done_waits_for_acceptance() {
 #[test]
 fn no_records_found_is_done_with_the_same_sequence_number() {
     let mut s = GlucoseSession::new(Some(7), Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     assert_eq!(
         s.handle(note(
             uuid::RECORD_ACCESS_CONTROL_POINT,
@@ -153,7 +244,7 @@ fn no_records_found_is_done_with_the_same_sequence_number() {
 #[test]
 fn a_timeout_aborts_and_leaves_an_incomplete_record_for_the_next_catch_up() {
     let mut s = GlucoseSession::new(None, Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     s.handle(note(uuid::GLUCOSE_MEASUREMENT, &measurement(1, true)));
     let out = s.handle(Input::Timeout);
     // Its announced context never came: handing it over would store it without its meal,
@@ -171,7 +262,7 @@ fn a_timeout_aborts_and_leaves_an_incomplete_record_for_the_next_catch_up() {
 #[test]
 fn a_refusal_aborts() {
     let mut s = GlucoseSession::new(None, Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     let out = s.handle(note(
         uuid::RECORD_ACCESS_CONTROL_POINT,
         &racp(ResponseCode::OpCodeNotSupported),
@@ -188,7 +279,7 @@ fn a_refusal_aborts() {
 #[test]
 fn garbage_is_skipped_without_stalling() {
     let mut s = GlucoseSession::new(None, Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     assert!(
         s.handle(note(uuid::GLUCOSE_MEASUREMENT, &[0x00, 0x01]))
             .is_empty()
@@ -221,7 +312,7 @@ fn garbage_is_skipped_without_stalling() {
 #[test]
 fn old_and_repeated_records_are_dropped() {
     let mut s = GlucoseSession::new(Some(10), Quirks::NONE);
-    s.start();
+    counted(&mut s, 3);
     let mut seen = Vec::new();
     for sequence in [9, 10, 11, 11, 12, 12] {
         seen.extend(records(&s.handle(note(

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use crate::hub::control::ControlError;
 use crate::hub::ingest::with_store;
 use crate::store::{MeasurementId, MemberId, StoreError};
 use crate::web::auth::{csrf_ok, forbidden, signed_in};
@@ -100,16 +101,19 @@ pub async fn assign(
         return Ok(forbidden(cx.lang));
     }
     let member = MemberId(form.member);
-    match with_store(&state.store, move |s| s.assign(MeasurementId(id), member)).await {
+    // The control wakes the sinks.
+    match state.control.assign(MeasurementId(id), member).await {
         // Assigned already (another tab): the inbox shows what is left.
-        Ok(()) | Err(StoreError::Invalid(_)) => {}
-        Err(e) => return Err(e.into()),
+        Ok(()) | Err(ControlError::NotInInbox(_)) => {}
+        Err(ControlError::UnknownMember(_) | ControlError::UnknownMeasurement(_)) => {
+            return Ok(crate::web::pages::not_found_response());
+        }
+        Err(e) => return Err(StoreError::Invalid(e.to_string()).into()),
     }
     tracing::info!(
         measurement = id,
         member = member.0,
         "inbox measurement assigned"
     );
-    state.wake_sinks();
     Ok(Redirect::to("/inbox?notice=assigned").into_response())
 }

@@ -177,6 +177,9 @@ pub fn notice(lang: Lang, code: Option<&str>) -> Option<String> {
         "linked" => "notices.linked",
         "unlinked" => "notices.unlinked",
         "unlinked_not_revoked" => "notices.unlinked_not_revoked",
+        "paired" => "notices.paired",
+        "synced" => "notices.synced",
+        "removed" => "notices.removed",
         _ => return None,
     };
     Some(t(lang, key))
