@@ -19,7 +19,7 @@ use crate::web::auth::{csrf_ok, forbidden, signed_in};
 use crate::web::i18n::{Lang, t};
 use crate::web::layout::{self, Cx};
 use crate::web::pages::members::NoticeQuery;
-use crate::web::pages::notice;
+use crate::web::pages::{local_time, notice, zone};
 use crate::web::state::{AppState, ScanView, WebError, lock};
 
 /// How long a scan started from the page listens.
@@ -74,6 +74,7 @@ fn scan_region(cx: &Cx, scan: &ScanView) -> Markup {
 
 fn render(
     cx: &Cx,
+    zone: &jiff::tz::TimeZone,
     devices: &[StoredDevice],
     scan: &ScanView,
     notice_text: Option<&str>,
@@ -103,7 +104,7 @@ fn render(
                             tr {
                                 th scope="row" { (name) br; (d.identity.address) }
                                 td { (cx.t(&format!("device_kinds.{}", d.kind))) }
-                                td { (d.last_seen.get(..16).unwrap_or(&d.last_seen).replace('T', " ")) }
+                                td { (local_time(zone, &d.last_seen)) }
                                 td {
                                     form.inline method="post" action="/devices/sync" {
                                         (cx.csrf_field())
@@ -149,7 +150,7 @@ pub async fn page(
     let devices = with_store(&state.store, |s| s.devices()).await?;
     let scan = lock(&state.scan).clone();
     let text = notice(cx.lang, query.notice.as_deref());
-    Ok(render(&cx, &devices, &scan, text.as_deref(), None).into_response())
+    Ok(render(&cx, &zone(&state), &devices, &scan, text.as_deref(), None).into_response())
 }
 
 /// `GET /devices/found`: the scan's part of the page, for the live progress script; the
@@ -252,6 +253,7 @@ async fn after(
                 status,
                 render(
                     cx,
+                    &zone(state),
                     &devices,
                     &scan,
                     None,

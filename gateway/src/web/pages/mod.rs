@@ -164,6 +164,14 @@ pub fn when(m: &StoredMeasurement, zone: &jiff::tz::TimeZone) -> String {
     }
 }
 
+/// A stored UTC time (RFC 3339) in the household's zone, to the minute.
+pub fn local_time(zone: &jiff::tz::TimeZone, stored: &str) -> String {
+    stored
+        .parse::<jiff::Timestamp>()
+        .map(|t| zone.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| stored.to_owned())
+}
+
 /// The household's zone, UTC when the configured one is unknown.
 pub fn zone(state: &AppState) -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::get(&state.config.hub.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)

@@ -11,7 +11,7 @@ use crate::hub::ingest::with_store;
 use crate::store::{MesState, Sink};
 use crate::web::auth::signed_in;
 use crate::web::layout;
-use crate::web::pages::{format_number, zone};
+use crate::web::pages::{format_number, local_time, zone};
 use crate::web::state::{AppState, WebError};
 
 /// Refused rows listed at most.
@@ -55,11 +55,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             _ => None,
         })
         .collect();
-    let when = |at: &str| {
-        at.parse::<jiff::Timestamp>()
-            .map(|t| zone.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|_| at.to_owned())
-    };
+    let when = |at: &str| local_time(&zone, at);
     let member_name = |id: Option<crate::store::MemberId>| {
         id.and_then(|id| members.iter().find(|m| m.id == id))
             .map_or_else(|| "—".to_owned(), |m| m.display_name.clone())
