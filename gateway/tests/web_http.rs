@@ -444,6 +444,20 @@ async fn the_json_api_needs_the_session_and_the_csrf_header_and_its_openapi_pars
     assert_eq!(r.status(), 201);
     let camille: serde_json::Value = r.json().await.unwrap();
     assert_eq!(camille["mes_state"], "unlinked");
+    let r = admin
+        .http
+        .post(format!(
+            "{}/api/v1/members/{}/link",
+            admin.base, camille["id"]
+        ))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    let link: serde_json::Value = r.json().await.unwrap();
+    let authorize = url::Url::parse(link["authorize_url"].as_str().unwrap()).unwrap();
+    assert_eq!(authorize.path(), "/oauth/authorize");
+    assert!(mes_common::query(&authorize)["redirect_uri"].ends_with("/mes/callback"));
 
     web.commit(&[weighing(0, 14_500)]);
     let inbox: serde_json::Value = admin.get("/api/v1/inbox").await.json().await.unwrap();
@@ -469,4 +483,65 @@ async fn the_json_api_needs_the_session_and_the_csrf_header_and_its_openapi_pars
     let status: serde_json::Value = admin.get("/api/v1/status").await.json().await.unwrap();
     assert_eq!(status["inbox"], 0);
     assert_eq!(status["devices"][0]["address"], web_common::SCALE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_is_renamed_from_the_page_and_the_api_lists_it_by_that_name() {
+    let web = Web::start(offline()).await;
+    let admin = web.admin().await;
+    web.commit(&[weighing(0, 14_500)]);
+    let html = admin.get("/devices").await.text().await.unwrap();
+    assert!(
+        html.contains("RS-1") && html.contains(web_common::SCALE),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let r = admin
+        .post_form(
+            "/devices/rename",
+            &[
+                ("csrf", &csrf),
+                ("address", web_common::SCALE),
+                ("label", "Balance de la salle de bain"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/devices?notice=renamed");
+    let html = admin.get("/devices").await.text().await.unwrap();
+    assert!(
+        html.contains("Lire Balance de la salle de bain maintenant"),
+        "{html}"
+    );
+    let r = admin
+        .post_form(
+            "/devices/rename",
+            &[
+                ("csrf", &csrf),
+                ("address", "C0:FF:EE:99:99:99"),
+                ("label", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Le hub ne voit pas cet appareil")
+    );
+
+    let devices: serde_json::Value = admin.get("/api/v1/devices").await.json().await.unwrap();
+    assert_eq!(devices[0]["name"], "Balance de la salle de bain");
+    assert_eq!(devices[0]["kind"], "weight_scale");
+    // Without Bluetooth, pairing through the API says so (no hub supervisor answers).
+    let session: serde_json::Value = admin.get("/api/v1/session").await.json().await.unwrap();
+    let r = admin
+        .http
+        .post(format!("{}/api/v1/devices/pair", admin.base))
+        .header("x-csrf-token", session["csrf"].as_str().unwrap())
+        .json(&serde_json::json!({ "address": web_common::SCALE, "passkey": 1_234_567 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a passkey of seven digits");
 }

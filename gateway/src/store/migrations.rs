@@ -98,8 +98,10 @@ const STEPS: &[&str] = &[
         detail TEXT NOT NULL
     ) STRICT;
     "#,
-    // 2: the web page's administrator (one row) and the hub's name.
+    // 2: the web page's administrator (one row) and the hub's name; the name the household
+    // gives a device.
     r#"
+    ALTER TABLE devices ADD COLUMN label TEXT;
     CREATE TABLE web_admin (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         hub_name TEXT NOT NULL,

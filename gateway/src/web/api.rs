@@ -33,6 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/inbox", get(inbox))
         .route("/api/v1/inbox/{id}/assign", post(assign))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/members/{id}/link", post(link))
+        .route("/api/v1/members/{id}/unlink", post(unlink))
+        .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/scan", get(scan_progress).post(scan))
+        .route("/api/v1/devices/pair", post(pair))
+        .route("/api/v1/devices/sync", post(sync))
+        .route("/api/v1/devices/unpair", post(unpair))
+        .route("/api/v1/devices/rename", post(rename))
 }
 
 /// The OpenAPI description.
@@ -42,7 +50,24 @@ pub fn routes() -> Router<AppState> {
         title = "relais",
         description = "The hub's JSON API: household, readings, inbox, status."
     ),
-    paths(session, members, add_member, measurements, inbox, assign, status),
+    paths(
+        session,
+        members,
+        add_member,
+        measurements,
+        inbox,
+        assign,
+        status,
+        link,
+        unlink,
+        devices,
+        scan,
+        scan_progress,
+        pair,
+        sync,
+        unpair,
+        rename
+    ),
     components(schemas(
         ApiError,
         SessionView,
@@ -54,7 +79,15 @@ pub fn routes() -> Router<AppState> {
         AssignRequest,
         StatusView,
         MemberBacklog,
-        DeviceView
+        DeviceView,
+        LinkView,
+        UnlinkView,
+        DeviceRequest,
+        PairRequest,
+        RenameRequest,
+        ScanRequest,
+        ScanProgress,
+        FoundDevice
     ))
 )]
 pub struct ApiDoc;
@@ -407,8 +440,10 @@ pub struct DeviceView {
     pub address: String,
     /// `weight_scale`, `blood_pressure_monitor`, ...
     pub kind: String,
-    /// Its advertised name.
-    pub name: Option<String>,
+    /// The name to show (the household's, else the advertised one).
+    pub name: String,
+    /// Bonded in BlueZ, when known.
+    pub bonded: Option<bool>,
     /// When it last delivered (RFC 3339, UTC).
     pub last_seen: String,
 }
@@ -446,16 +481,7 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let devices = s
-            .devices()?
-            .into_iter()
-            .map(|d| DeviceView {
-                address: d.identity.address,
-                kind: d.kind,
-                name: d.identity.name,
-                last_seen: d.last_seen,
-            })
-            .collect();
+        let devices = s.devices()?.into_iter().map(device_view).collect();
         Ok(StatusView {
             inbox: s.inbox()?.len(),
             mes_enabled,
@@ -466,6 +492,266 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Respon
     .await
     {
         Ok(v) => Json(v).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn device_view(d: crate::store::devices::StoredDevice) -> DeviceView {
+    DeviceView {
+        name: d.shown_name().to_owned(),
+        address: d.identity.address,
+        kind: d.kind,
+        bonded: d.bonded,
+        last_seen: d.last_seen,
+    }
+}
+
+/// Where to send the person's browser to give the consent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    /// MES's authorization page; MES sends the browser back to this hub's `/mes/callback`.
+    pub authorize_url: String,
+}
+
+/// Starts linking a member to MES.
+#[utoipa::path(post, path = "/api/v1/members/{id}/link", params(("id" = i64, Path, description = "member id")),
+    responses((status = 200, body = LinkView), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 404, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    if let Err(e) = with_store(&state.store, move |s| s.member(MemberId(id))).await {
+        return store_error(e);
+    }
+    match crate::web::pages::members::start_link(&state, MemberId(id)) {
+        Ok(authorize_url) => Json(LinkView { authorize_url }).into_response(),
+        Err(e) => {
+            tracing::error!("MES pairing cannot start: {e}");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the hub's [mes] configuration is wrong: fix it and restart the hub",
+            )
+        }
+    }
+}
+
+/// How an unlink went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnlinkView {
+    /// MES was told (false: sending stopped all the same; remove the hub's access in MES).
+    pub revoked: bool,
+}
+
+/// Unlinks a member from MES: revoked there, tokens dropped, readings kept.
+#[utoipa::path(post, path = "/api/v1/members/{id}/unlink", params(("id" = i64, Path, description = "member id")),
+    responses((status = 200, body = UnlinkView), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 404, body = ApiError)))]
+pub async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    match crate::web::pages::members::unlink_member(&state, MemberId(id)).await {
+        Ok(revoked) => Json(UnlinkView { revoked }).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// The devices the hub knows.
+#[utoipa::path(get, path = "/api/v1/devices", responses(
+    (status = 200, body = [DeviceView]), (status = 401, body = ApiError)))]
+pub async fn devices(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers, false) {
+        return refused(r);
+    }
+    match with_store(&state.store, |s| s.devices()).await {
+        Ok(list) => Json(list.into_iter().map(device_view).collect::<Vec<_>>()).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// A search for devices.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScanRequest {
+    /// How long to listen, 1 to 300 seconds (default 20).
+    pub seconds: Option<u64>,
+}
+
+/// A device heard by the search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FoundDevice {
+    /// Bluetooth address.
+    pub address: String,
+    /// Advertised name.
+    pub name: Option<String>,
+    /// `weight_scale`, `glucose_meter`, ...
+    pub kind: String,
+    /// Bonded in BlueZ, when known.
+    pub paired: Option<bool>,
+}
+
+/// The search as it goes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanProgress {
+    /// Still listening.
+    pub running: bool,
+    /// Heard so far.
+    pub found: Vec<FoundDevice>,
+    /// Why it could not start.
+    pub error: Option<String>,
+}
+
+fn progress(state: &AppState) -> ScanProgress {
+    let view = crate::web::state::lock(&state.scan).clone();
+    ScanProgress {
+        running: view.running,
+        found: view
+            .found
+            .into_iter()
+            .map(|s| FoundDevice {
+                address: s.address,
+                name: s.name,
+                kind: s.kind.as_str().to_owned(),
+                paired: s.paired,
+            })
+            .collect(),
+        error: view.error.map(|e| e.to_string()),
+    }
+}
+
+/// Starts a search (the same one the devices page shows); follow it with `GET`.
+#[utoipa::path(post, path = "/api/v1/devices/scan", request_body = ScanRequest, responses(
+    (status = 202, body = ScanProgress), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn scan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<ScanRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    let duration = std::time::Duration::from_secs(request.seconds.unwrap_or(20));
+    if let Err(e) = crate::web::pages::devices::start_scan(&state, duration).await {
+        return control_error(&e);
+    }
+    (StatusCode::ACCEPTED, Json(progress(&state))).into_response()
+}
+
+/// The search as it goes.
+#[utoipa::path(get, path = "/api/v1/devices/scan", responses(
+    (status = 200, body = ScanProgress), (status = 401, body = ApiError)))]
+pub async fn scan_progress(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers, false) {
+        return refused(r);
+    }
+    Json(progress(&state)).into_response()
+}
+
+/// A device, by address.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceRequest {
+    /// `AA:BB:CC:DD:EE:FF`
+    pub address: String,
+}
+
+/// Pairing a device.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PairRequest {
+    /// `AA:BB:CC:DD:EE:FF`
+    pub address: String,
+    /// The code the device shows, up to six digits; none when it shows none.
+    pub passkey: Option<u32>,
+}
+
+/// Pairs a device the hub has seen, answering its passkey request.
+#[utoipa::path(post, path = "/api/v1/devices/pair", request_body = PairRequest, responses(
+    (status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 404, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn pair(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<PairRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    match state.control.pair(&request.address, request.passkey).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// Reads a device now.
+#[utoipa::path(post, path = "/api/v1/devices/sync", request_body = DeviceRequest, responses(
+    (status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 404, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<DeviceRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    match state.control.sync_now(&request.address).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// Removes a device's bond; its readings stay.
+#[utoipa::path(post, path = "/api/v1/devices/unpair", request_body = DeviceRequest, responses(
+    (status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 404, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn unpair(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<DeviceRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    match state.control.unpair(&request.address).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// Renaming a device.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RenameRequest {
+    /// `AA:BB:CC:DD:EE:FF`
+    pub address: String,
+    /// The household's name for it; empty: back to its advertised name.
+    pub label: String,
+}
+
+/// Gives a device the household's own name.
+#[utoipa::path(post, path = "/api/v1/devices/rename", request_body = RenameRequest, responses(
+    (status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<RenameRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    match with_store(&state.store, move |s| {
+        s.rename_device(&request.address, &request.label)
+    })
+    .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => store_error(e),
     }
 }

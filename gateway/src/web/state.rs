@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/pair", post(pages::devices::pair))
         .route("/devices/sync", post(pages::devices::sync))
         .route("/devices/remove", post(pages::devices::remove))
+        .route("/devices/rename", post(pages::devices::rename))
         .route("/devices.js", get(pages::devices::script))
         .route("/style.css", get(pages::style))
         .merge(api::routes())

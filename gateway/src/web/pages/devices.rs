@@ -99,8 +99,8 @@ fn render(
                         th scope="col" { (cx.t("members.actions")) }
                     } }
                     tbody {
-                        @for d in devices {
-                            @let name = d.identity.name.as_deref().or(d.identity.model.as_deref()).unwrap_or(&d.identity.address);
+                        @for (i, d) in devices.iter().enumerate() {
+                            @let name = d.shown_name();
                             tr {
                                 th scope="row" { (name) br; (d.identity.address) }
                                 td { (cx.t(&format!("device_kinds.{}", d.kind))) }
@@ -116,6 +116,13 @@ fn render(
                                         (cx.csrf_field())
                                         input type="hidden" name="address" value=(d.identity.address);
                                         button.secondary type="submit" { (cx.tf("devices.remove", &[("name", name)])) }
+                                    }
+                                    form method="post" action="/devices/rename" {
+                                        (cx.csrf_field())
+                                        input type="hidden" name="address" value=(d.identity.address);
+                                        label for={ "label" (i) } { (cx.tf("devices.rename_label", &[("name", name)])) }
+                                        input id={ "label" (i) } name="label" type="text" autocomplete="off" value=(d.label.as_deref().unwrap_or(""));
+                                        button.secondary type="submit" { (cx.t("devices.rename")) }
                                     }
                                 }
                             }
@@ -181,23 +188,13 @@ pub struct DeviceForm {
     passkey: String,
 }
 
-/// `POST /devices/scan`: starts listening for [`SCAN_TIME`]; the page shows what is heard.
-pub async fn scan(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<crate::web::auth::CsrfForm>,
-) -> Result<Response, WebError> {
-    let cx = match signed_in(&state, &headers).await? {
-        Ok(cx) => cx,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
-    if !csrf_ok(&state, &headers, &form.csrf) {
-        return Ok(forbidden(cx.lang));
-    }
+/// Starts the page's search for `duration` unless one runs; what it hears goes into
+/// `state.scan`.
+pub async fn start_scan(state: &AppState, duration: Duration) -> Result<(), ControlError> {
     if lock(&state.scan).running {
-        return Ok(Redirect::to("/devices").into_response());
+        return Ok(());
     }
-    match state.control.scan(SCAN_TIME).await {
+    match state.control.scan(duration).await {
         Ok(mut events) => {
             *lock(&state.scan) = ScanView {
                 running: true,
@@ -222,14 +219,33 @@ pub async fn scan(
                 }
                 lock(&shared.scan).running = false;
             });
+            Ok(())
         }
         Err(e) => {
             *lock(&state.scan) = ScanView {
-                error: Some(e),
+                error: Some(e.clone()),
                 ..ScanView::default()
             };
+            Err(e)
         }
     }
+}
+
+/// `POST /devices/scan`: starts listening for [`SCAN_TIME`]; the page shows what is heard.
+pub async fn scan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<crate::web::auth::CsrfForm>,
+) -> Result<Response, WebError> {
+    let cx = match signed_in(&state, &headers).await? {
+        Ok(cx) => cx,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !csrf_ok(&state, &headers, &form.csrf) {
+        return Ok(forbidden(cx.lang));
+    }
+    // A refusal shows on the page, in the scan's part.
+    let _ = start_scan(&state, SCAN_TIME).await;
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -321,6 +337,37 @@ pub async fn sync(
         .await
         .map(|_| "synced");
     after(&state, &cx, result).await
+}
+
+/// The rename form.
+#[derive(Debug, Deserialize)]
+pub struct RenameForm {
+    csrf: String,
+    address: String,
+    label: String,
+}
+
+/// `POST /devices/rename`: the household's own name for a device (empty: its own).
+pub async fn rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RenameForm>,
+) -> Result<Response, WebError> {
+    let cx = match signed_in(&state, &headers).await? {
+        Ok(cx) => cx,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !csrf_ok(&state, &headers, &form.csrf) {
+        return Ok(forbidden(cx.lang));
+    }
+    let (address, label) = (form.address.clone(), form.label.clone());
+    match with_store(&state.store, move |s| s.rename_device(&address, &label)).await {
+        Ok(()) => Ok(Redirect::to("/devices?notice=renamed").into_response()),
+        Err(crate::store::StoreError::NotFound(_)) => {
+            after(&state, &cx, Err(ControlError::UnknownDevice(form.address))).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /devices/remove`: removes the bond; the hub leaves the device alone until it

@@ -187,6 +187,26 @@ fn config_error(cx: &Cx, detail: &str) -> Response {
         .into_response()
 }
 
+/// Starts linking `member` (known to exist) to MES: the address to send the browser to, or
+/// what is wrong with the configuration.
+pub fn start_link(state: &AppState, member: MemberId) -> Result<String, String> {
+    let client = PairingClient::new(&state.config.mes.client()).map_err(|e| e.to_string())?;
+    let pending = client.start_at(&redirect_uri(state)?);
+    let to = pending.authorize_url().to_string();
+    let mut pairings = lock(&state.pairings);
+    pairings.retain(|_, p| p.at.elapsed() < PAIRING_TIMEOUT);
+    pairings.insert(
+        pending.state().to_owned(),
+        StartedPairing {
+            member,
+            pending,
+            at: Instant::now(),
+        },
+    );
+    tracing::info!(member = member.0, "MES pairing started from the web page");
+    Ok(to)
+}
+
 /// `POST /members/{id}/link`: starts the pairing and sends the browser to MES.
 pub async fn link(
     State(state): State<AppState>,
@@ -201,34 +221,11 @@ pub async fn link(
     if !csrf_ok(&state, &headers, &form.csrf) {
         return Ok(forbidden(cx.lang));
     }
-    let member = with_store(&state.store, move |s| s.member(MemberId(id))).await?;
-    let client = match PairingClient::new(&state.config.mes.client()) {
-        Ok(c) => c,
-        Err(e) => return Ok(config_error(&cx, &e.to_string())),
-    };
-    let redirect = match redirect_uri(&state) {
-        Ok(r) => r,
-        Err(e) => return Ok(config_error(&cx, &e)),
-    };
-    let pending = client.start_at(&redirect);
-    let to = pending.authorize_url().to_string();
-    {
-        let mut pairings = lock(&state.pairings);
-        pairings.retain(|_, p| p.at.elapsed() < PAIRING_TIMEOUT);
-        pairings.insert(
-            pending.state().to_owned(),
-            StartedPairing {
-                member: member.id,
-                pending,
-                at: Instant::now(),
-            },
-        );
+    with_store(&state.store, move |s| s.member(MemberId(id))).await?;
+    match start_link(&state, MemberId(id)) {
+        Ok(to) => Ok(Redirect::to(&to).into_response()),
+        Err(e) => Ok(config_error(&cx, &e)),
     }
-    tracing::info!(
-        member = member.id.0,
-        "MES pairing started from the web page"
-    );
-    Ok(Redirect::to(&to).into_response())
 }
 
 fn callback_page(
@@ -342,22 +339,10 @@ pub async fn callback(
     ))
 }
 
-/// `POST /members/{id}/unlink`: revokes the pairing at MES and drops the tokens; the readings
-/// stay. When MES cannot be told, sending stops all the same and the page says what to do.
-pub async fn unlink(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, WebError> {
-    let cx = match signed_in(&state, &headers).await? {
-        Ok(cx) => cx,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
-    if !csrf_ok(&state, &headers, &form.csrf) {
-        return Ok(forbidden(cx.lang));
-    }
-    let member = MemberId(id);
+/// Revokes `member`'s pairing at MES and drops the tokens; the readings stay. Whether MES
+/// could be told (sending stops either way).
+pub async fn unlink_member(state: &AppState, member: MemberId) -> Result<bool, StoreError> {
+    let id = member.0;
     let tokens = with_store(&state.store, move |s| {
         s.member(member)?;
         s.tokens(member)
@@ -381,6 +366,25 @@ pub async fn unlink(
         s.unlink_mes(member, "unlinked from the web page")
     })
     .await?;
+    Ok(revoked)
+}
+
+/// `POST /members/{id}/unlink`: revokes the pairing at MES and drops the tokens; the readings
+/// stay. When MES cannot be told, sending stops all the same and the page says what to do.
+pub async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    let cx = match signed_in(&state, &headers).await? {
+        Ok(cx) => cx,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !csrf_ok(&state, &headers, &form.csrf) {
+        return Ok(forbidden(cx.lang));
+    }
+    let revoked = unlink_member(&state, MemberId(id)).await?;
     Ok(Redirect::to(if revoked {
         "/members?notice=unlinked"
     } else {

@@ -188,6 +188,7 @@ pub fn notice(lang: Lang, code: Option<&str>) -> Option<String> {
         "paired" => "notices.paired",
         "synced" => "notices.synced",
         "removed" => "notices.removed",
+        "renamed" => "notices.renamed",
         _ => return None,
     };
     Some(t(lang, key))

@@ -121,7 +121,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<R
                 tbody {
                     @for d in &devices {
                         tr {
-                            th scope="row" { (d.identity.name.as_deref().or(d.identity.model.as_deref()).unwrap_or(&d.identity.address)) " (" (d.identity.address) ")" }
+                            th scope="row" { (d.shown_name()) " (" (d.identity.address) ")" }
                             td { (when(&d.last_seen)) }
                             td {
                                 @match d.clock_skew_ms {
