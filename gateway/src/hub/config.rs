@@ -460,6 +460,20 @@ mod tests {
     }
 
     #[test]
+    fn the_web_section_is_off_by_default_and_on_loopback() {
+        let config = Config::from_text("", None, &[]).unwrap();
+        assert!(!config.web.enabled);
+        assert!(config.web.listen_addr().unwrap().ip().is_loopback());
+        let text = "[web]\nenabled = true\nlisten = \"0.0.0.0:8443\"\nallow_remote = true\n";
+        let config = Config::from_text(text, None, &[]).unwrap();
+        assert_eq!(config.web.listen_addr().unwrap().port(), 8443);
+        let err = Config::from_text("[web]\nport = 1\n", None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
     fn the_mqtt_section_is_off_by_default_and_strict() {
         let config = Config::from_text("", None, &[]).unwrap();
         assert!(!config.mqtt.enabled);

@@ -123,7 +123,13 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Clicks what `css` names (a submit button or a link) and waits for the next page to
+    /// load: WebDriver's click may return before the navigation it starts is over.
     pub async fn click(&self, css: &str) {
+        self.client
+            .execute("window.relaisOldPage = true;", vec![])
+            .await
+            .unwrap();
         self.client
             .find(Locator::Css(css))
             .await
@@ -131,6 +137,25 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return document.readyState === 'complete' && !window.relaisOldPage;",
+                    vec![],
+                )
+                .await;
+            // Errors while the navigation is under way mean "not yet".
+            if matches!(loaded, Ok(Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no new page after clicking {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn source(&self) -> String {
