@@ -98,6 +98,11 @@ async fn pairing_through_the_control_lets_the_hub_read_the_meter() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The bond is known at once (BlueZ sends no event for it), in the hub's device list and
+    // in the store.
+    let devices = control.devices().await.unwrap();
+    let meter = devices.iter().find(|s| s.address == METER).unwrap();
+    assert_eq!(meter.paired, Some(true));
     // Asked again while resting: served again now (nothing new to store).
     let again = control.sync_now(METER).await.unwrap();
     assert!(
@@ -106,6 +111,26 @@ async fn pairing_through_the_control_lets_the_hub_read_the_meter() {
     );
 
     control.unpair(METER).await.unwrap();
+    let bonded = {
+        let store = std::sync::Arc::clone(control.store());
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let devices = store.lock().unwrap().devices().unwrap();
+                let bonded = devices
+                    .iter()
+                    .find(|d| d.identity.address == METER)
+                    .and_then(|d| d.bonded);
+                if bonded == Some(false) || std::time::Instant::now() > deadline {
+                    return bonded;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(bonded, Some(false), "the store learns the bond is gone");
     assert_eq!(stored(&control).await, 3, "a sync stores nothing twice");
 
     stop.cancel();

@@ -8,7 +8,9 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+mod mqtt_common;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,196 +29,9 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use mqtt_common::{Broker, CLIENT_ID};
+
 const SCALE: &str = "C0:FF:EE:00:02:01";
-const CLIENT_ID: &str = "relais-test";
-
-/// A Mosquitto with persistence in its own directory; restartable on the same port.
-struct Broker {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("mosquitto.conf"),
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                 persistence_location {}/\nuser root\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        let mut broker = Self {
-            dir,
-            port,
-            child: None,
-        };
-        broker.up();
-        broker
-    }
-
-    fn up(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("log"))
-            .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-v")
-            .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto is missing: apt-get install mosquitto mosquitto-clients");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM: Mosquitto saves its sessions and queued messages, as on a service restart.
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-
-    fn settings(&self) -> Settings {
-        let mut settings = Settings::new("127.0.0.1", self.port, CLIENT_ID);
-        settings.backoff.initial = Duration::from_millis(200);
-        settings.backoff.max = Duration::from_millis(500);
-        settings
-    }
-
-    /// `mosquitto_sub` on `topics`, QoS 1, a persistent session; lines `qos retain topic
-    /// payload` in a file.
-    fn subscribe(&self, id: &str, topics: &[&str]) -> Subscriber {
-        let path = self.dir.path().join(format!("{id}.out"));
-        let out = std::fs::File::create(&path).unwrap();
-        let mut cmd = Command::new("mosquitto_sub");
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-q", "1", "-c", "-i", id, "-F", "%q %r %t %p"]);
-        for t in topics {
-            cmd.args(["-t", t]);
-        }
-        let child = cmd
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto_sub is missing: apt-get install mosquitto-clients");
-        std::thread::sleep(Duration::from_millis(300));
-        Subscriber { child, path }
-    }
-
-    /// The retained message on `topic`, if any (a fresh client, 1 s at most).
-    fn retained(&self, topic: &str) -> Option<String> {
-        let out = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-t", topic, "-C", "1", "-W", "1", "--retained-only"])
-            .output()
-            .expect("mosquitto_sub is missing");
-        let text = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
-        (!text.is_empty()).then_some(text)
-    }
-
-    fn publish_retained(&self, topic: &str, payload: &str) {
-        let status = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-q", "1", "-r", "-t", topic, "-m", payload])
-            .status()
-            .expect("mosquitto_pub is missing");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-struct Subscriber {
-    child: Child,
-    path: PathBuf,
-}
-
-/// One received message.
-#[derive(Debug)]
-struct Line {
-    qos: u8,
-    retained: bool,
-    topic: String,
-    payload: String,
-}
-
-impl Subscriber {
-    fn lines(&self) -> Vec<Line> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            // A payload spanning lines (the schema) leaves lines that are not messages.
-            .filter_map(|l| {
-                let mut parts = l.splitn(4, ' ');
-                Some(Line {
-                    qos: parts.next()?.parse().ok()?,
-                    retained: match parts.next()? {
-                        "1" => true,
-                        "0" => false,
-                        _ => return None,
-                    },
-                    topic: parts.next()?.to_owned(),
-                    payload: parts.next().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect()
-    }
-
-    /// The payloads received on `topic`, as JSON.
-    fn json(&self, topic: &str) -> Vec<Value> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.topic == topic)
-            .map(|l| serde_json::from_str(&l.payload).unwrap())
-            .collect()
-    }
-
-    fn wait_for(&self, what: &str, mut done: impl FnMut(&[Line]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done(&self.lines()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A weighing `minutes` after 2024-03-01 07:00 (device time), `raw` x 5 g, by device user
 /// `user`.
@@ -563,4 +378,129 @@ async fn cbor_readings_carry_the_same_structure_and_home_assistant_keeps_json() 
     assert_eq!(json["measurement_id"], cbor["measurement_id"]);
     bridge.stop.cancel();
     bridge.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_publish_the_broker_refuses_is_quarantined_not_retried() {
+    // The broker's ACL forbids Camille's topic: MQTT 5 PUBACKs say "not authorized".
+    let broker = Broker::start_with(|dir| {
+        let acl = dir.join("acl");
+        std::fs::write(&acl, "topic deny relais/camille/#\ntopic readwrite #\n").unwrap();
+        format!("acl_file {}", acl.display())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let bridge = bridge(
+        &store,
+        Settings {
+            protocol: Protocol::V5,
+            ..broker.settings()
+        },
+    );
+    // Two of Camille's (user 1), two unassigned (user 2).
+    bridge.commit(&[
+        weighing(0, 14_000, 1),
+        weighing(1, 14_010, 2),
+        weighing(2, 14_020, 1),
+        weighing(3, 14_030, 2),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let backlog = loop {
+        let backlog = store.lock().unwrap().backlog(Sink::Mqtt).unwrap();
+        if backlog.pending == 0 {
+            break backlog;
+        }
+        assert!(Instant::now() < deadline, "{backlog:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((backlog.sent, backlog.quarantined), (2, 2), "{backlog:?}");
+    let refused = store.lock().unwrap().refused(Sink::Mqtt, 10).unwrap();
+    for row in &refused {
+        let why = row.last_error.as_deref().unwrap_or_default();
+        assert!(why.contains("NotAuthorized"), "{why}");
+    }
+    // Not tried again: the broker saw each refused message once, even after more wake-ups.
+    let denied = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("Denied PUBLISH") && l.contains("relais/camille/"))
+            .count()
+    };
+    assert_eq!(denied(&broker.log()), 2, "{}", broker.log());
+    bridge.commit(&[weighing(4, 14_040, 2)]);
+    bridge.wait_sent(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(denied(&broker.log()), 2);
+    bridge.stop.cancel();
+    bridge.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_broker_whose_certificate_chains_to_the_configured_ca() {
+    // A CA and a server certificate for 127.0.0.1, made here.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+    let broker = Broker::start_with(|dir| {
+        std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+        format!(
+            "certfile {0}/server.pem\nkeyfile {0}/server.key",
+            dir.display()
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    // Another CA: the broker's certificate is refused, nothing is sent.
+    let stranger_key = rcgen::KeyPair::generate().unwrap();
+    let mut stranger_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    stranger_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let stranger = stranger_params.self_signed(&stranger_key).unwrap();
+    let untrusting = bridge(
+        &store,
+        Settings {
+            tls: Some(mqtt::Tls {
+                ca: stranger.pem().into_bytes(),
+                client: None,
+            }),
+            ..broker.settings()
+        },
+    );
+    untrusting.commit(&[weighing(0, 14_000, 1)]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        untrusting.sent(),
+        0,
+        "connected to a broker it cannot trust"
+    );
+    untrusting.stop.cancel();
+    untrusting.task.await.unwrap();
+    assert!(
+        broker.log().contains("OpenSSL Error") || broker.log().contains("alert"),
+        "the broker saw the handshake fail: {}",
+        broker.log()
+    );
+
+    let trusting = bridge(
+        &store,
+        Settings {
+            tls: Some(mqtt::Tls {
+                ca: ca.pem().into_bytes(),
+                client: None,
+            }),
+            ..broker.settings()
+        },
+    );
+    trusting.wait_sent(1).await;
+    trusting.commit(&[weighing(1, 14_010, 1)]);
+    trusting.wait_sent(2).await;
+    trusting.stop.cancel();
+    trusting.task.await.unwrap();
 }

@@ -171,6 +171,13 @@ pub enum Command {
         /// The device's address.
         address: String,
     },
+    /// A bond was made or removed (BlueZ tells no event for it): reported as a change.
+    Bonded {
+        /// The device's address.
+        address: String,
+        /// Paired now.
+        paired: bool,
+    },
 }
 
 /// The answer to [`Command::SyncNow`].
@@ -269,7 +276,11 @@ pub async fn run_with_commands(
             () = &mut stop => break,
             _ = tick.tick() => {}
             command = commands.recv(), if commands_open => match command {
-                Some(command) => obey(command, &mut devices, &running, planner.as_ref()),
+                Some(command) => {
+                    if let Some(changed) = obey(command, &mut devices, &running, planner.as_ref()) {
+                        send(&reports, Report::Status(Status::Seen(changed))).await;
+                    }
+                }
                 None => commands_open = false,
             },
             event = events.next() => {
@@ -337,13 +348,14 @@ pub async fn run_with_commands(
     Ok(())
 }
 
-/// Answers a command; a session asked for starts at the top of the next loop.
+/// Answers a command; a session asked for starts at the top of the next loop. Returns a
+/// device whose description changed, to report.
 fn obey(
     command: Command,
     devices: &mut HashMap<String, DeviceState>,
     running: &HashSet<String>,
     planner: &dyn Planner,
-) {
+) -> Option<Seen> {
     match command {
         Command::Known(reply) => {
             let known = devices
@@ -377,7 +389,18 @@ fn obey(
         Command::Forget { address } => {
             devices.retain(|a, _| !a.eq_ignore_ascii_case(&address));
         }
+        Command::Bonded { address, paired } => {
+            let seen = devices
+                .iter_mut()
+                .find(|(a, _)| a.eq_ignore_ascii_case(&address))
+                .and_then(|(_, state)| state.last_seen.as_mut())?;
+            if seen.paired != Some(paired) {
+                seen.paired = Some(paired);
+                return Some(seen.clone());
+            }
+        }
     }
+    None
 }
 
 /// Starts discovery; `false` (logged) when the adapter refuses, to be tried again.

@@ -163,6 +163,30 @@ pub struct MqttSection {
     pub embedded_broker: bool,
     /// Longest delay between two connection attempts, seconds.
     pub max_backoff_seconds: u64,
+    /// Answer commands on `<topic_prefix>/command/<name>` (off by default: whoever may publish
+    /// there can pair devices and assign readings).
+    pub commands: bool,
+    /// Where readings from other gateways may come in (`[[mqtt.sources]]`); none: no ingest.
+    pub sources: Vec<MqttSource>,
+}
+
+/// `[[mqtt.sources]]`: one topic readings from elsewhere are taken from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSource {
+    /// A name for errors and the default topic.
+    pub name: String,
+    /// The topic filter (wildcards allowed); empty: `<topic_prefix>/ingest/<name>`.
+    #[serde(default)]
+    pub topic: String,
+    /// `relais`, `theengs` or `openmqttgateway`.
+    pub format: String,
+    /// The member every reading of this source belongs to (name or id); empty: by device.
+    #[serde(default)]
+    pub member: String,
+    /// Device address to member (name or id); devices in neither go to the inbox.
+    #[serde(default)]
+    pub devices: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for MqttSection {
@@ -184,6 +208,8 @@ impl Default for MqttSection {
             discovery_prefix: "homeassistant".to_owned(),
             embedded_broker: false,
             max_backoff_seconds: 60,
+            commands: false,
+            sources: Vec::new(),
         }
     }
 }
@@ -471,6 +497,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
+    fn mqtt_sources_are_a_list_of_tables() {
+        let text = "[mqtt]\nenabled = true\n[[mqtt.sources]]\nname = \"bathroom\"\n\
+                    topic = \"home/TheengsGateway/BTtoMQTT/+\"\nformat = \"theengs\"\n\
+                    devices = { \"C4:7C:8D:6A:12:34\" = \"Camille\" }\n\
+                    [[mqtt.sources]]\nname = \"lab\"\nformat = \"relais\"\nmember = \"2\"\n";
+        let config = Config::from_text(text, None, &[]).unwrap();
+        let sources = &config.mqtt.sources;
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[0].devices["C4:7C:8D:6A:12:34"], "Camille");
+        assert_eq!(
+            (sources[1].topic.as_str(), sources[1].member.as_str()),
+            ("", "2")
+        );
+        assert!(!config.mqtt.commands, "commands are asked for, not given");
+        let typo = text.replace("format = \"relais\"", "formats = \"relais\"");
+        assert!(Config::from_text(&typo, None, &[]).is_err());
     }
 
     #[test]

@@ -158,6 +158,14 @@ impl Control {
         }
     }
 
+    /// A handle on `store` alone, no hub running Bluetooth: its BLE actions answer
+    /// [`ControlError::BluetoothOff`] at once.
+    pub fn without_bluetooth(store: SharedStore) -> Self {
+        let control = Self::new(store);
+        drop(control.take_supervisor_port());
+        control
+    }
+
     /// The store.
     pub fn store(&self) -> &SharedStore {
         &self.store
@@ -272,6 +280,13 @@ impl Control {
             PairError::UnknownDevice(a) => ControlError::UnknownDevice(a),
             other => ControlError::Pairing(other.to_string()),
         })?;
+        let bonded = Command::Bonded {
+            address: seen.address.clone(),
+            paired: true,
+        };
+        if self.supervisor.send(bonded).await.is_err() {
+            return Err(ControlError::BluetoothOff);
+        }
         // What the bond opens (a meter's records) is read now rather than after the rest.
         if let Err(e) = self.sync_now(&seen.address).await {
             tracing::debug!(address = %seen.address, "no session after pairing: {e}");
@@ -287,12 +302,20 @@ impl Control {
             PairError::UnknownDevice(a) => ControlError::UnknownDevice(a),
             other => ControlError::Unpairing(other.to_string()),
         })?;
-        self.supervisor
-            .send(Command::Forget {
-                address: seen.address,
-            })
-            .await
-            .map_err(|_| ControlError::BluetoothOff)
+        let unbonded = Command::Bonded {
+            address: seen.address.clone(),
+            paired: false,
+        };
+        let forget = Command::Forget {
+            address: seen.address,
+        };
+        for command in [unbonded, forget] {
+            self.supervisor
+                .send(command)
+                .await
+                .map_err(|_| ControlError::BluetoothOff)?;
+        }
+        Ok(())
     }
 
     /// Serves a device now, whatever its backoff or rest. Returns when the session starts;
@@ -418,8 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_supervisor_the_ble_actions_say_bluetooth_is_off() {
-        let control = control();
-        drop(control.take_supervisor_port());
+        let control = Control::without_bluetooth(control().store().clone());
         assert_eq!(
             control.sync_now("C0:FF:EE:00:00:01").await,
             Err(ControlError::BluetoothOff)

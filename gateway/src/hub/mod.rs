@@ -136,7 +136,10 @@ pub async fn run_with(
     let store = Arc::clone(control.store());
     // Checked before anything starts: a bad [mqtt] section stops `relais run` at once.
     let mqtt = if config.mqtt.enabled {
-        Some(crate::mqtt::Settings::from_config(&config.mqtt).map_err(anyhow::Error::msg)?)
+        let mut settings =
+            crate::mqtt::Settings::from_config(&config.mqtt).map_err(anyhow::Error::msg)?;
+        settings.zone = crate::ble::clock::zone(&config.hub.time_zone)?;
+        Some(settings)
     } else {
         None
     };
@@ -233,9 +236,9 @@ pub async fn run_with(
         }));
     }
     if let Some(settings) = mqtt {
-        let (store, stop) = (Arc::clone(&store), stop.clone());
-        tasks.push(tokio::spawn(crate::mqtt::run(
-            store, settings, mqtt_wake, mqtt_heard, stop,
+        let (control, stop) = (control.clone(), stop.clone());
+        tasks.push(tokio::spawn(crate::mqtt::run_with(
+            control, settings, mqtt_wake, mqtt_heard, stop,
         )));
     }
     if config.ble.enabled {

@@ -30,8 +30,14 @@ impl std::str::FromStr for Protocol {
 /// How long an MQTT 5 session outlives its connection (the broker keeps it a week).
 const SESSION_EXPIRY_SECONDS: u32 = 7 * 24 * 3600;
 
-/// Largest packet either way; brokers hold other integrations' discovery configs too.
+/// Largest packet either way; brokers hold other integrations' discovery configs too. MQTT 5
+/// tells the broker, which then drops larger messages instead of sending them.
 const MAX_PACKET: usize = 256 * 1024;
+
+/// Largest packet taken with MQTT 3.1.1, which cannot tell the broker a limit: a larger one
+/// ends the connection, and the broker sends it again on the next (QoS 1), for ever. Large
+/// enough that any message short of abuse is read, and refused by its size.
+const MAX_PACKET_IN_V311: usize = 16 * 1024 * 1024;
 
 /// Why the broker refused a publish (MQTT 5 PUBACK reason codes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,18 +63,31 @@ pub enum Ev {
         refused: Option<Refusal>,
     },
     /// A message on a subscription.
-    Message {
-        /// Its topic.
-        topic: String,
-        /// Empty payload: a cleared retained message.
-        empty: bool,
-    },
+    Message(Incoming),
     /// The broker sent DISCONNECT.
     BrokerDisconnect,
     /// Our DISCONNECT left.
     DisconnectSent,
     /// Anything else.
     Other,
+}
+
+/// A message the broker passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload (empty: a cleared retained message).
+    pub payload: Vec<u8>,
+    /// Retained: stored by the broker, maybe long ago.
+    pub retain: bool,
+    /// MQTT 5: where the sender wants the answer.
+    pub response_topic: Option<String>,
+    /// MQTT 5: what the answer must carry back.
+    pub correlation: Option<Vec<u8>>,
+    /// The packet id to acknowledge (QoS 1) once the message is dealt with: acknowledgements
+    /// are manual, so that a reading is acknowledged only after the commit that holds it.
+    pub ack: Option<u16>,
 }
 
 /// Events, or the error that ended the connection.
@@ -110,8 +129,9 @@ pub fn connect(settings: &Settings, will_topic: &str) -> (Client, Events, Pump) 
                 settings.port,
             );
             o.set_clean_session(false)
+                .set_manual_acks(true)
                 .set_keep_alive(settings.keep_alive)
-                .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+                .set_max_packet_size(MAX_PACKET_IN_V311, MAX_PACKET)
                 .set_last_will(rumqttc::LastWill::new(
                     will_topic,
                     "offline",
@@ -144,6 +164,7 @@ pub fn connect(settings: &Settings, will_topic: &str) -> (Client, Events, Pump) 
             );
             let packet = u32::try_from(MAX_PACKET).ok();
             o.set_clean_start(false)
+                .set_manual_acks(true)
                 .set_session_expiry_interval(Some(SESSION_EXPIRY_SECONDS))
                 .set_keep_alive(settings.keep_alive)
                 .set_max_packet_size(packet)
@@ -195,10 +216,14 @@ fn v311(event: rumqttc::Event) -> Ev {
             pkid: ack.pkid,
             refused: None,
         },
-        Event::Incoming(Packet::Publish(p)) => Ev::Message {
+        Event::Incoming(Packet::Publish(p)) => Ev::Message(Incoming {
+            ack: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
             topic: p.topic,
-            empty: p.payload.is_empty(),
-        },
+            payload: p.payload.to_vec(),
+            retain: p.retain,
+            response_topic: None,
+            correlation: None,
+        }),
         Event::Incoming(Packet::Disconnect) => Ev::BrokerDisconnect,
         Event::Outgoing(o) => outgoing(&o),
         Event::Incoming(_) => Ev::Other,
@@ -230,10 +255,25 @@ fn v5(event: rumqttc::v5::Event) -> Ev {
                 }),
             },
         },
-        Event::Incoming(Packet::Publish(p)) => Ev::Message {
-            topic: String::from_utf8_lossy(&p.topic).into_owned(),
-            empty: p.payload.is_empty(),
-        },
+        Event::Incoming(Packet::Publish(p)) => {
+            let (response_topic, correlation) = p
+                .properties
+                .map(|props| {
+                    (
+                        props.response_topic,
+                        props.correlation_data.map(|c| c.to_vec()),
+                    )
+                })
+                .unwrap_or_default();
+            Ev::Message(Incoming {
+                ack: (p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce).then_some(p.pkid),
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.to_vec(),
+                retain: p.retain,
+                response_topic,
+                correlation,
+            })
+        }
         Event::Incoming(Packet::Disconnect(_)) => Ev::BrokerDisconnect,
         Event::Outgoing(o) => outgoing(&o),
         Event::Incoming(_) => Ev::Other,
@@ -263,16 +303,71 @@ impl Client {
 
     /// Subscribes to `filter` at QoS 0.
     pub async fn subscribe(&self, filter: String) -> Result<(), String> {
-        let qos0 = rumqttc::v5::mqttbytes::QoS::AtMostOnce;
+        self.subscribe_qos(filter, false).await
+    }
+
+    /// Subscribes to `filter` at QoS 1 when `at_least_once`, else 0.
+    pub async fn subscribe_qos(&self, filter: String, at_least_once: bool) -> Result<(), String> {
+        use rumqttc::v5::mqttbytes::QoS as QoS5;
+        let (qos, qos5) = if at_least_once {
+            (QoS::AtLeastOnce, QoS5::AtLeastOnce)
+        } else {
+            (QoS::AtMostOnce, QoS5::AtMostOnce)
+        };
         match self {
             Self::V311(c) => c
-                .subscribe(filter, QoS::AtMostOnce)
+                .subscribe(filter, qos)
                 .await
                 .map_err(|e| format!("subscribe: {e}")),
             Self::V5(c) => c
-                .subscribe(filter, qos0)
+                .subscribe(filter, qos5)
                 .await
                 .map_err(|e| format!("subscribe: {e}")),
+        }
+    }
+
+    /// Hands a QoS 1 answer to the event loop; MQTT 5 carries `correlation` back.
+    pub async fn publish_reply(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+        correlation: Option<Vec<u8>>,
+    ) -> Result<(), String> {
+        match (self, correlation) {
+            (Self::V5(c), Some(correlation)) => {
+                let props = rumqttc::v5::mqttbytes::v5::PublishProperties {
+                    correlation_data: Some(correlation.into()),
+                    content_type: Some("application/json".to_owned()),
+                    ..Default::default()
+                };
+                c.publish_with_properties(
+                    topic,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    false,
+                    payload,
+                    props,
+                )
+                .await
+                .map_err(|e| format!("publish: {e}"))
+            }
+            _ => self.publish(topic, false, payload).await,
+        }
+    }
+
+    /// Acknowledges the incoming QoS 1 message with packet id `pkid`.
+    pub async fn ack(&self, pkid: u16) -> Result<(), String> {
+        match self {
+            Self::V311(c) => {
+                let mut p = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| format!("ack: {e}"))
+            }
+            Self::V5(c) => {
+                let qos1 = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+                let mut p = rumqttc::v5::mqttbytes::v5::Publish::new("", qos1, Vec::new(), None);
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| format!("ack: {e}"))
+            }
         }
     }
 

@@ -10,13 +10,22 @@
 //!   would reconnect at once), publishes them again from the first one, in order. Delivery is
 //!   at least once: `measurement_id` and `reading_index` identify a reading.
 //!
+//! "In" side: readings from other gateways on the configured sources' topics ([`ingest`]),
+//! refused ones explained on `<prefix>/error`; commands on `<prefix>/command/<name>`
+//! ([`commands`]), answered through the hub's [`Control`].
+//!
 //! - [`client`]: rumqttc's 3.1.1 and 5 clients behind one face.
 //! - [`payload`]: topics, the reading payload, device states.
 //! - [`discovery`]: Home Assistant discovery configs.
+//! - [`sources`]: the configured ingest topics; [`ingest`]: their messages into the store.
+//! - [`commands`]: scan, pair, unpair, sync, assign.
 
 pub mod client;
+pub mod commands;
 pub mod discovery;
+pub mod ingest;
 pub mod payload;
+pub mod sources;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -27,10 +36,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ble::supervisor::{Backoff, Status};
 use crate::hub::config::MqttSection;
+use crate::hub::control::Control;
 use crate::hub::ingest::{SharedStore, with_store};
 use crate::mes::config::Secret;
 use crate::store::{OutboxId, Sink, StoreError};
-use client::{Client, Ev, Events, Protocol};
+use client::{Client, Ev, Events, Incoming, Protocol};
+use commands::Answer;
 use payload::{DeviceState, Format, device_slug};
 
 /// How the bridge connects and publishes.
@@ -62,6 +73,13 @@ pub struct Settings {
     pub keep_alive: Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
+    /// Where readings from other gateways come in.
+    pub sources: Vec<sources::Source>,
+    /// Answer commands.
+    pub commands: bool,
+    /// The household's zone: readings from elsewhere without a time are stamped with the local
+    /// reception time, as a scale's own clock would.
+    pub zone: jiff::tz::TimeZone,
 }
 
 /// TLS material, PEM.
@@ -101,6 +119,9 @@ impl Settings {
             window: 64,
             keep_alive: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            sources: Vec::new(),
+            commands: false,
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 
@@ -142,7 +163,10 @@ impl Settings {
             None
         };
         let discovery = section.discovery_prefix.trim_end_matches('/');
+        let sources = sources::from_config(prefix, &section.sources)?;
         Ok(Self {
+            sources,
+            commands: section.commands,
             credentials: (!section.username.is_empty()).then(|| {
                 (
                     section.username.clone(),
@@ -213,19 +237,37 @@ struct Prepared {
 }
 
 /// Runs until `stop`: publishes the MQTT outbox (woken by `wake` after commits) and the
-/// device statuses heard on `statuses`, reconnecting with backoff.
+/// device statuses heard on `statuses`, reconnecting with backoff. Without a hub to act on,
+/// commands needing Bluetooth answer that it is off.
 pub async fn run(
     store: SharedStore,
+    settings: Settings,
+    wake: Arc<Notify>,
+    statuses: mpsc::Receiver<Arc<Status>>,
+    stop: CancellationToken,
+) {
+    let control = Control::without_bluetooth(store);
+    run_with(control, settings, wake, statuses, stop).await;
+}
+
+/// [`run`] on the store of `control`, which ingest and commands act through.
+pub async fn run_with(
+    control: Control,
     settings: Settings,
     wake: Arc<Notify>,
     mut statuses: mpsc::Receiver<Arc<Status>>,
     stop: CancellationToken,
 ) {
+    let (answer, answers) = mpsc::channel(64);
     let mut bridge = Bridge {
-        store,
+        store: Arc::clone(control.store()),
+        control,
         settings,
         devices: BTreeMap::new(),
         expected: HashSet::new(),
+        answer,
+        answers,
+        running: Arc::new(tokio::sync::Semaphore::new(commands::MAX_RUNNING)),
     };
     let mut failures = 0u32;
     while !stop.is_cancelled() {
@@ -264,7 +306,13 @@ pub async fn run(
 
 struct Bridge {
     store: SharedStore,
+    control: Control,
     settings: Settings,
+    /// Commands' answers, from their tasks.
+    answer: mpsc::Sender<Answer>,
+    answers: mpsc::Receiver<Answer>,
+    /// Commands under way, at most [`commands::MAX_RUNNING`].
+    running: Arc<tokio::sync::Semaphore>,
     /// By address.
     devices: BTreeMap<String, DeviceState>,
     /// The discovery config topics the current devices have.
@@ -421,6 +469,8 @@ impl Bridge {
             self.settings.port
         );
         let mut flight = Flight::default();
+        // Before `online`: who sees it can send commands and readings at once.
+        self.subscribe_in(&client).await?;
         let online = Message {
             topic: self.status_topic(),
             payload: b"online".to_vec(),
@@ -433,6 +483,14 @@ impl Bridge {
             retain: true,
         };
         Self::publish(&client, &mut flight, Tag::Other, schema).await?;
+        if !self.settings.sources.is_empty() {
+            let schema = Message {
+                topic: format!("{}/schema/ingest", self.settings.prefix),
+                payload: ingest::INGEST_SCHEMA.as_bytes().to_vec(),
+                retain: true,
+            };
+            Self::publish(&client, &mut flight, Tag::Other, schema).await?;
+        }
         if let Some(discovery) = &self.settings.discovery {
             // Retained configs of ours come back: those no current device has are cleared.
             client
@@ -460,6 +518,13 @@ impl Bridge {
                     }
                 }
                 () = wake.notified() => {}
+                Some(answer) = self.answers.recv() => {
+                    flight.queued.push_back(Tag::Other);
+                    client
+                        .publish_reply(answer.topic, answer.payload, answer.correlation)
+                        .await
+                        .map_err(SessionError::Connection)?;
+                }
                 status = statuses.recv() => {
                     if let Some(address) = status.and_then(|s| self.note(&s)) {
                         for m in self.device_messages(&address) {
@@ -553,10 +618,22 @@ impl Bridge {
                     }
                 }
             }
-            Ev::Message { topic, empty } => {
+            Ev::Message(message) if self.is_in(&message.topic) => {
+                let ack = message.ack;
+                self.take_in(client, flight, message).await?;
+                // After the commit (or the refusal): a crash before it gets the message again.
+                if let Some(pkid) = ack {
+                    client.ack(pkid).await.map_err(SessionError::Connection)?;
+                }
+            }
+            Ev::Message(message) => {
+                if let Some(pkid) = message.ack {
+                    client.ack(pkid).await.map_err(SessionError::Connection)?;
+                }
+                let topic = message.topic;
                 if let Some(discovery) = &self.settings.discovery
                     && discovery::is_ours(discovery, &topic)
-                    && !empty
+                    && !message.payload.is_empty()
                     && !self.expected.contains(&topic)
                 {
                     tracing::info!(%topic, "mqtt: removing a stale discovery config");
@@ -572,6 +649,112 @@ impl Bridge {
                 return Err(SessionError::Connection("the broker disconnected".into()));
             }
             Ev::ConnAck(_) | Ev::DisconnectSent | Ev::Other => {}
+        }
+        Ok(())
+    }
+
+    fn command_root(&self) -> String {
+        format!("{}/command", self.settings.prefix)
+    }
+
+    /// The "In" side's subscriptions: the ingest root (so that a topic no source takes can be
+    /// refused), the sources elsewhere, and the commands.
+    async fn subscribe_in(&self, client: &Client) -> Result<(), SessionError> {
+        let root = sources::ingest_root(&self.settings.prefix);
+        let mut filters = Vec::new();
+        if !self.settings.sources.is_empty() {
+            filters.push(format!("{root}/#"));
+        }
+        // Under the root already: a second subscription would bring each message twice.
+        for s in &self.settings.sources {
+            if !s.filter.starts_with(&format!("{root}/")) && !filters.contains(&s.filter) {
+                filters.push(s.filter.clone());
+            }
+        }
+        for filter in filters {
+            // QoS 1 on the persistent session: readings sent while the hub was away wait.
+            client
+                .subscribe_qos(filter, true)
+                .await
+                .map_err(SessionError::Connection)?;
+        }
+        if self.settings.commands {
+            // QoS 0: a command sent while the hub was away is not run hours later.
+            client
+                .subscribe(format!("{}/+", self.command_root()))
+                .await
+                .map_err(SessionError::Connection)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a message is for the "In" side.
+    fn is_in(&self, topic: &str) -> bool {
+        topic.starts_with(&format!("{}/", sources::ingest_root(&self.settings.prefix)))
+            || (self.settings.commands && topic.starts_with(&format!("{}/", self.command_root())))
+            || self
+                .settings
+                .sources
+                .iter()
+                .any(|s| rumqttc::matches(topic, &s.filter))
+    }
+
+    /// A command (run in its own task: a scan or a pairing takes a while) or a reading.
+    async fn take_in(
+        &mut self,
+        client: &Client,
+        flight: &mut Flight,
+        message: Incoming,
+    ) -> Result<(), SessionError> {
+        if message
+            .topic
+            .starts_with(&format!("{}/", self.command_root()))
+        {
+            if message.retain {
+                tracing::warn!(topic = %message.topic, "mqtt: a retained command is not run");
+                return Ok(());
+            }
+            let permit = Arc::clone(&self.running).try_acquire_owned().ok();
+            tokio::spawn(commands::run(
+                self.control.clone(),
+                self.settings.prefix.clone(),
+                message,
+                self.answer.clone(),
+                permit,
+            ));
+            return Ok(());
+        }
+        let taken = ingest::take(
+            &self.control,
+            &self.settings.sources,
+            &self.settings.zone,
+            &message.topic,
+            &message.payload,
+        )
+        .await;
+        match taken {
+            Ok(Some((id, _))) => {
+                tracing::info!(topic = %message.topic, measurement = id.0, "mqtt: reading taken in");
+            }
+            Ok(None) => tracing::debug!(topic = %message.topic, "mqtt: not a reading for relais"),
+            // A retained reading comes back on every connection: once stored, it is no news.
+            Err(r) if message.retain && r.reason == ingest::Reason::Duplicate => {}
+            Err(rejection) => {
+                tracing::info!(topic = %message.topic, reason = ?rejection.reason, "mqtt: message refused");
+                let error = serde_json::json!({
+                    "version": 1,
+                    "topic": message.topic,
+                    "reason": rejection.reason,
+                    "detail": rejection.detail,
+                    "at": jiff::Timestamp::now().to_string(),
+                });
+                let m = Message {
+                    topic: format!("{}/error", self.settings.prefix),
+                    payload: serde_json::to_vec(&error).map_err(StoreError::from)?,
+                    retain: false,
+                };
+                Self::publish(client, flight, Tag::Other, m).await?;
+            }
         }
         Ok(())
     }
