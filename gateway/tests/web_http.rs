@@ -409,6 +409,8 @@ async fn the_json_api_needs_the_session_and_the_csrf_header_and_its_openapi_pars
         "/api/v1/members",
         "/api/v1/inbox/{id}/assign",
         "/api/v1/status",
+        "/api/v1/devices/pair",
+        "/api/v1/members/{id}/link",
     ] {
         assert!(doc.paths.paths.contains_key(path), "{path}");
     }
