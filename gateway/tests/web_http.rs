@@ -101,6 +101,13 @@ async fn the_first_visit_sets_up_the_admin_with_a_strict_http_only_session_cooki
     assert!(!admin.password_hash.contains(PASSWORD));
     let page = client.get("/members").await;
     assert_eq!(page.status(), 200);
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(page.headers()[name], value, "{name}");
+    }
     assert!(page.text().await.unwrap().contains("Maison"));
 
     // A second setup is refused: the admin exists.
