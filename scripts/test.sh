@@ -15,7 +15,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
 # mosquitto and mosquitto-clients: the MQTT bridge tests run a real broker and check with mosquitto_sub.
-packages=(pkg-config build-essential binutils qemu-system-arm dbus mosquitto mosquitto-clients)
+# chromium and chromium-driver: the web page's journey and accessibility tests drive a real browser.
+packages=(pkg-config build-essential binutils qemu-system-arm dbus mosquitto mosquitto-clients
+    chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 //! - [`mes`]: the MES client (pairing, upload).
 //! - [`mqtt`]: the MQTT bridge (readings, device states, Home Assistant discovery).
 //! - [`hub`]: the daemon wiring them together.
+//! - [`web`]: the household's web page and its JSON API.
 #![cfg_attr(
     test,
     allow(
@@ -27,3 +28,4 @@ pub mod mes;
 pub mod mqtt;
 pub mod payload;
 pub mod store;
+pub mod web;

@@ -1,6 +1,7 @@
 //! `relais demo` as a user runs it: the built binary, alone (its own D-Bus broker, emulated
 //! BlueZ, MES sandbox and MQTT broker inside). Readings of every device and member must reach
-//! the sandbox, the embedded broker must carry the hub's status, and SIGINT (or SIGTERM) must
+//! the sandbox, the web page must sign in with the printed password (and refuse another) and
+//! list the household, the embedded broker must carry the hub's status, and SIGINT (or SIGTERM) must
 //! stop it all with success, leaving no process, bus socket or temporary directory behind.
 //! The `--bus dbus-daemon` case needs `dbus-daemon` (Debian `dbus`) and fails without it.
 //!
@@ -128,7 +129,7 @@ async fn run_demo(extra: &[&str], signal: &str) -> Vec<u32> {
     let log = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_relais"))
-        .args(["demo", "--mqtt-port", &mqtt_port])
+        .args(["demo", "--mqtt-port", &mqtt_port, "--web-port", "0"])
         .args(extra)
         .env("LANG", "en_GB.UTF-8")
         .env_remove("LC_ALL")
@@ -208,6 +209,64 @@ async fn run_demo(extra: &[&str], signal: &str) -> Vec<u32> {
             "{member}: {printed_for} printed as delivered, {stored} in the sandbox"
         );
     }
+    // The web page signs in with the printed password and shows the household's readings.
+    let web = printed
+        .iter()
+        .find_map(|l| l.split_once("Web page: ").map(|(_, rest)| rest.to_owned()))
+        .unwrap_or_else(|| panic!("no web page in {printed:#?}"));
+    let (url, password) = web
+        .split_once(" (password: ")
+        .unwrap_or_else(|| panic!("{web}"));
+    let password = password.trim_end_matches(')');
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap();
+    let login = browser
+        .get(format!("{url}login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = regex::Regex::new(r#"name="csrf" value="([0-9a-f]+)""#)
+        .unwrap()
+        .captures(&login)
+        .unwrap_or_else(|| panic!("no CSRF token in the login page: {login}"))[1]
+        .to_owned();
+    let wrong = browser
+        .post(format!("{url}login"))
+        .form(&[("csrf", csrf.as_str()), ("password", "not-the-password")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !wrong.url().path().starts_with("/members"),
+        "{}",
+        wrong.url()
+    );
+    let signed_in = browser
+        .post(format!("{url}login"))
+        .form(&[("csrf", csrf.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    let members = browser
+        .get(format!("{url}members"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        members.contains("Alice") && members.contains("Bernard"),
+        "{members}"
+    );
+
     // The embedded broker carries the hub's status.
     assert_eq!(
         retained(&mqtt_port, "relais/status").as_deref(),

@@ -28,6 +28,8 @@ pub struct Config {
     pub mes: MesSection,
     /// The MQTT bridge.
     pub mqtt: MqttSection,
+    /// The web page.
+    pub web: crate::web::WebSection,
 }
 
 /// `[hub]`
@@ -483,6 +485,20 @@ mod tests {
         assert!(Override::from_flag("no-equals").is_err());
         let o = Override::from_flag("toplevel=1").unwrap();
         assert!(Config::from_text("", None, &[o]).is_err());
+    }
+
+    #[test]
+    fn the_web_section_is_off_by_default_and_on_loopback() {
+        let config = Config::from_text("", None, &[]).unwrap();
+        assert!(!config.web.enabled);
+        assert!(config.web.listen_addr().unwrap().ip().is_loopback());
+        let text = "[web]\nenabled = true\nlisten = \"0.0.0.0:8443\"\nallow_remote = true\n";
+        let config = Config::from_text(text, None, &[]).unwrap();
+        assert_eq!(config.web.listen_addr().unwrap().port(), 8443);
+        let err = Config::from_text("[web]\nport = 1\n", None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `port`"), "{err}");
     }
 
     #[test]

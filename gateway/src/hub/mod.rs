@@ -174,13 +174,21 @@ pub async fn run_with(
     } else {
         None
     };
+    // Bound before anything else starts: a taken port or a refused address stops `relais run`
+    // at once.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let web = if config.web.enabled {
+        let wake = Some(Arc::clone(&wake));
+        Some(crate::web::start(config, control.clone(), wake, stop.clone()).await?)
+    } else {
+        None
+    };
     let (reports, received) = mpsc::channel(1024);
     let (ingested, mut heard) = mpsc::channel(1024);
     let ingest = tokio::spawn(ingest::run(Arc::clone(&store), received, Some(ingested)));
-    let wake = Arc::new(tokio::sync::Notify::new());
     let mqtt_wake = Arc::new(tokio::sync::Notify::new());
     let (mqtt_statuses, mqtt_heard) = mpsc::channel(256);
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<_> = web.into_iter().map(|w| w.task).collect();
     // Commits wake the uploader and the MQTT bridge; everything is passed on to whoever
     // listens.
     {

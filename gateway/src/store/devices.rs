@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::ble::device::Identity;
 use crate::ble::kind::DeviceKind;
-use crate::store::{Store, StoreError, now_text};
+use crate::store::{Store, StoreError, audit, now_text};
 
 /// A device as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,6 +15,8 @@ pub struct StoredDevice {
     /// Identity (address, name, Device Information).
     #[serde(flatten)]
     pub identity: Identity,
+    /// The name the household gave it (shown instead of its advertised name).
+    pub label: Option<String>,
     /// What it is (`weight_scale`, ...).
     pub kind: String,
     /// Bonded in BlueZ (`None`: unknown).
@@ -27,6 +29,18 @@ pub struct StoredDevice {
     pub first_seen: String,
     /// See `first_seen`.
     pub last_seen: String,
+}
+
+impl StoredDevice {
+    /// The name to show: the household's, else the advertised one, else the model, else the
+    /// address.
+    pub fn shown_name(&self) -> &str {
+        self.label
+            .as_deref()
+            .or(self.identity.name.as_deref())
+            .or(self.identity.model.as_deref())
+            .unwrap_or(&self.identity.address)
+    }
 }
 
 pub(crate) fn upsert(
@@ -109,11 +123,32 @@ impl Store {
         Ok(value.flatten().and_then(|v| u16::try_from(v).ok()))
     }
 
+    /// Gives a device the household's own name; empty: back to its advertised name.
+    pub fn rename_device(&mut self, address: &str, label: &str) -> Result<(), StoreError> {
+        let label = label.trim();
+        let tx = self.conn_mut().transaction()?;
+        let changed = tx.execute(
+            "UPDATE devices SET label = ?2 WHERE address = ?1 COLLATE NOCASE",
+            params![address, (!label.is_empty()).then_some(label)],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no device {address}")));
+        }
+        let id: i64 = tx.query_row(
+            "SELECT id FROM devices WHERE address = ?1 COLLATE NOCASE",
+            [address],
+            |r| r.get(0),
+        )?;
+        audit::record(&tx, "device_renamed", None, Some(id), label)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every device, by address.
     pub fn devices(&self) -> Result<Vec<StoredDevice>, StoreError> {
         let mut stmt = self.conn().prepare(
             "SELECT id, address, name, manufacturer, model, serial, system_id, kind, bonded,
-             last_glucose_sequence, clock_skew_ms, first_seen, last_seen FROM devices
+             last_glucose_sequence, clock_skew_ms, first_seen, last_seen, label FROM devices
              ORDER BY address",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -127,6 +162,7 @@ impl Store {
                     serial: r.get(5)?,
                     system_id: r.get(6)?,
                 },
+                label: r.get(13)?,
                 kind: r.get(7)?,
                 bonded: r.get(8)?,
                 last_glucose_sequence: r

@@ -98,6 +98,17 @@ const STEPS: &[&str] = &[
         detail TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: the web page's administrator (one row) and the hub's name; the name the household
+    // gives a device.
+    r#"
+    ALTER TABLE devices ADD COLUMN label TEXT;
+    CREATE TABLE web_admin (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        hub_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@
 //! - [`members`]: the household, its device users, MES pairing state and tokens.
 //! - [`devices`]: what the hub knows of each device.
 //! - [`audit`]: who paired, consented, assigned, deleted.
+//! - [`web_admin`]: the web page's administrator.
 
 pub mod audit;
 pub mod devices;
@@ -20,6 +21,7 @@ pub mod measurements;
 pub mod members;
 pub mod migrations;
 pub mod outbox;
+pub mod web_admin;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -331,10 +331,40 @@ impl Store {
 
     /// The rows of `sink` in each state.
     pub fn backlog(&self, sink: Sink) -> Result<Backlog, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT state, count(*) FROM outbox WHERE sink = ?1 GROUP BY state")?;
-        let rows = stmt.query_map([sink.as_str()], |r| {
+        self.count_states(
+            "SELECT state, count(*) FROM outbox WHERE sink = ?1 GROUP BY state",
+            params![sink.as_str()],
+        )
+    }
+
+    /// The rows of `sink` for `member` in each state.
+    pub fn backlog_of(&self, sink: Sink, member: MemberId) -> Result<Backlog, StoreError> {
+        self.count_states(
+            "SELECT state, count(*) FROM outbox WHERE sink = ?1 AND member_id = ?2 GROUP BY state",
+            params![sink.as_str(), member.0],
+        )
+    }
+
+    /// The rows of `sink` for one measurement's readings in each state.
+    pub fn delivery_of(
+        &self,
+        sink: Sink,
+        measurement: MeasurementId,
+    ) -> Result<Backlog, StoreError> {
+        self.count_states(
+            "SELECT state, count(*) FROM outbox WHERE sink = ?1 AND measurement_id = ?2
+             GROUP BY state",
+            params![sink.as_str(), measurement.0],
+        )
+    }
+
+    fn count_states(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Backlog, StoreError> {
+        let mut stmt = self.conn().prepare(sql)?;
+        let rows = stmt.query_map(params, |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
         let mut backlog = Backlog::default();

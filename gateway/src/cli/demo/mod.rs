@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use relais::hub::config::{BleSection, Config, HubSection, MesSection, MqttSection};
 use relais::hub::{self, Hooks};
+use relais::web::WebSection;
 use relais_bluez_sim::Simulator;
 use relais_mes_sandbox::{Sandbox, SandboxConfig};
 use tokio::sync::mpsc;
@@ -35,6 +36,10 @@ pub struct Args {
     /// Port of the embedded MQTT broker; a free one when it is taken.
     #[arg(long, value_name = "PORT", default_value_t = 1883)]
     mqtt_port: u16,
+
+    /// Port of the web page; a free one when it is taken.
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    web_port: u16,
 
     /// Stop after this many seconds, as Ctrl-C would.
     #[arg(long, value_name = "SECONDS")]
@@ -129,10 +134,12 @@ async fn demo(
     .context("starting the MES sandbox")?;
 
     let mut config = config(data, &sandbox, free_port_or_any(args.mqtt_port)?);
-    let web = web_ui(&mut config);
+    let web = web_ui(&mut config, free_port_or_any(args.web_port)?);
     let _daemon = hub::lock_daemon(&config.hub.database)?;
     let mut store = hub::open_store(&config)?;
     household::set_up(&mut store)?;
+    relais::web::set_admin_password(&mut store, "relais demo", &web.password)
+        .context("setting the web page's password")?;
     household::link_accounts(&mut store, &config.mes.client(), sandbox.base_url()).await?;
     let store = hub::shared(store);
 
@@ -142,7 +149,7 @@ async fn demo(
         sandbox.base_url(),
         bus_name,
         bus_address,
-        web.as_ref(),
+        &web,
     );
     tokio::spawn(household::press_cuff(cuff_button, stop.clone()));
     let (delivered, deliveries) = mpsc::channel(1024);
@@ -166,7 +173,8 @@ async fn demo(
     ran
 }
 
-/// The hub's configuration for the demo: quick sessions, the sandbox, the embedded broker.
+/// The hub's configuration for the demo: quick sessions, the sandbox, the embedded broker (the
+/// web page is added by [`web_ui`]).
 fn config(data: &Path, sandbox: &relais_mes_sandbox::RunningSandbox, mqtt_port: u16) -> Config {
     Config {
         hub: HubSection {
@@ -193,6 +201,8 @@ fn config(data: &Path, sandbox: &relais_mes_sandbox::RunningSandbox, mqtt_port: 
             client_id: "relais-demo".to_owned(),
             ..MqttSection::default()
         },
+        // Set by `web_ui`.
+        web: WebSection::default(),
     }
 }
 
@@ -203,23 +213,31 @@ fn free_port_or_any(wanted: u16) -> anyhow::Result<u16> {
         Ok(_) if wanted != 0 => Ok(wanted),
         _ => Ok(free(0)
             .and_then(|l| l.local_addr())
-            .context("finding a free port for the MQTT broker")?
+            .context("finding a free port")?
             .port()),
     }
 }
 
-/// Where to open the web UI and how to log in.
+/// Where to open the web page and how to sign in.
 #[derive(Debug)]
 struct WebAccess {
     url: String,
-    login: String,
+    password: String,
 }
 
-/// The web UI's place in the demo: set its `[web]` section in `config` here (loopback, a free
-/// port, a demo login) and return where to open it. There is no web UI yet: the summary shows
-/// the sandbox's pages and `relais status`-style counts instead.
-fn web_ui(_config: &mut Config) -> Option<WebAccess> {
-    None
+/// The web page on loopback at `port`, with a password made for this run (printed in the
+/// summary): a demo left running is not open to anyone else on the machine.
+fn web_ui(config: &mut Config, port: u16) -> WebAccess {
+    config.web = WebSection {
+        enabled: true,
+        listen: format!("127.0.0.1:{port}"),
+        allow_remote: false,
+    };
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    WebAccess {
+        url: format!("http://127.0.0.1:{port}/"),
+        password: password.get(..12).unwrap_or(&password).to_owned(),
+    }
 }
 
 fn summary(
@@ -228,7 +246,7 @@ fn summary(
     sandbox_url: &str,
     bus_name: &str,
     bus_address: &str,
-    web: Option<&WebAccess>,
+    web: &WebAccess,
 ) {
     let mqtt = format!("mqtt://{}:{}", config.mqtt.host, config.mqtt.port);
     let prefix = &config.mqtt.topic_prefix;
@@ -283,25 +301,20 @@ fn summary(
              received: {sandbox_url}/admin/observations?id_pe=idpe-alice)"
         ),
     );
-    match web {
-        Some(web) => lang.say(
-            &format!(
-                "  Interface web : {} (identifiant : {})",
-                web.url, web.login
-            ),
-            &format!("  Web UI: {} (login: {})", web.url, web.login),
+    lang.say(
+        &format!("  Page web : {} (mot de passe : {})", web.url, web.password),
+        &format!("  Web page: {} (password: {})", web.url, web.password),
+    );
+    lang.say(
+        &format!(
+            "  Base de données : {} (relais status --set hub.database=...)",
+            config.hub.database.display()
         ),
-        None => lang.say(
-            &format!(
-                "  Base de données : {} (relais status --set hub.database=...)",
-                config.hub.database.display()
-            ),
-            &format!(
-                "  Database: {} (relais status --set hub.database=...)",
-                config.hub.database.display()
-            ),
+        &format!(
+            "  Database: {} (relais status --set hub.database=...)",
+            config.hub.database.display()
         ),
-    }
+    );
     lang.say(
         "Ctrl-C arrête tout. Mesures transmises à Mon espace santé :",
         "Ctrl-C stops everything. Readings delivered to Mon espace santé:",
