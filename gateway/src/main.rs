@@ -35,8 +35,12 @@ enum Command {
     Status(cli::status::Args),
     /// The stored measurements (a member's, or the inbox).
     Readings(cli::readings::Args),
-    /// The household: add members, map device users, assign inbox measurements.
+    /// The household: add members, map device users, assign inbox measurements, unlink MES.
     Members(cli::members::Args),
+    /// The devices the hub knows: list, rename, forget a bond.
+    Devices(cli::devices::Args),
+    /// Set the web page's administrator password (read from standard input).
+    Password(cli::password::Args),
     /// Link a member's Mon espace santé account (prints the address to open).
     LinkMes(cli::link_mes::Args),
     /// See it work: the hub with a household of simulated devices, the MES sandbox and an
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run(&args),
         Command::Readings(args) => cli::readings::run(&args),
         Command::Members(args) => cli::members::run(&args),
+        Command::Devices(args) => cli::devices::run(&args),
+        Command::Password(args) => cli::password::run(&args),
         Command::LinkMes(args) => cli::link_mes::run(&args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => cli::demo::run(&args),

@@ -1,6 +1,7 @@
 //! `relais link-mes` as a process against mes-sandbox: it prints the address to open, the user
 //! consents (here through the sandbox's non-interactive form), the browser is sent back to the
-//! command's loopback listener, and the member is linked in the store.
+//! command's loopback listener, and the member is linked in the store. `relais members unlink`
+//! then revokes the pairing at MES and forgets the tokens.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,5 +87,25 @@ async fn link_mes_prints_the_address_and_links_the_member_after_the_consent() {
     let camille = store.find_member("Camille").unwrap();
     assert_eq!(camille.mes_state, MesState::Linked);
     assert_eq!(camille.id_pe.as_deref(), Some("idpe-patient-1"));
-    assert!(store.tokens(camille.id).unwrap().is_some());
+    let tokens = store.tokens(camille.id).unwrap().unwrap();
+    drop(store);
+
+    let unlinked = Command::new(env!("CARGO_BIN_EXE_relais"))
+        .args(["members", "unlink", "Camille", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&unlinked.stdout);
+    assert!(unlinked.status.success(), "{said} {unlinked:?}");
+    assert!(
+        said.contains("no longer linked to Mon espace santé"),
+        "{said}"
+    );
+    let store = Store::open(&db).unwrap();
+    let camille = store.find_member("Camille").unwrap();
+    assert_ne!(camille.mes_state, MesState::Linked);
+    assert_eq!(store.tokens(camille.id).unwrap(), None);
+    // MES was told: the old refresh token no longer works.
+    let client = relais::mes::PairingClient::new(&world.config).unwrap();
+    assert!(client.refresh(&tokens).await.is_err(), "revoked at MES");
 }

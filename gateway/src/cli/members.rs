@@ -1,6 +1,8 @@
-//! `relais members`: the household, which device user each member is, and assigning the
-//! measurements waiting in the inbox.
+//! `relais members`: the household, which device user each member is, assigning the
+//! measurements waiting in the inbox, and unlinking a member's MES account (`relais link-mes`
+//! links it).
 
+use anyhow::Context as _;
 use relais::hub;
 use relais::store::MeasurementId;
 
@@ -40,6 +42,12 @@ enum Action {
     Assign {
         /// The measurement id (`relais readings --inbox`).
         measurement: i64,
+        /// The member (name or id).
+        member: String,
+    },
+    /// Unlink a member's Mon espace santé account: the pairing is revoked at MES, the tokens
+    /// dropped, the readings kept.
+    Unlink {
         /// The member (name or id).
         member: String,
     },
@@ -87,6 +95,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "measurement {measurement} assigned to {}",
                 member.display_name
             );
+        }
+        Action::Unlink { member } => {
+            let member = store.find_member(member)?;
+            let store = hub::shared(store);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let revoked = runtime.block_on(relais::mes::unlink::unlink_member(
+                &store,
+                &config.mes.client(),
+                member.id,
+                "unlinked with relais members unlink",
+            ))?;
+            if revoked {
+                out!(
+                    "{} is no longer linked to Mon espace santé",
+                    member.display_name
+                );
+            } else {
+                out!(
+                    "{} is no longer linked here, but Mon espace santé could not be told: \
+                     withdraw the access in the Mon espace santé account too",
+                    member.display_name
+                );
+            }
         }
     }
     Ok(())

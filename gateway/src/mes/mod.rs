@@ -1,7 +1,7 @@
 //! The Mon espace santé (MES) client: pairing a household member's MES account (OAuth 2.0
 //! authorization code + PKCE S256, with an OpenID Connect id_token carrying the idPe), the
 //! loopback redirect `relais link-mes` listens on, and the upload of transaction Bundles to
-//! API Mesures with the answer classified for the hub's upload loop.
+//! API Mesures with the answer classified for the hub's upload loop, and unlinking ([`unlink`]).
 //!
 //! Tokens and health values never appear in Debug output, errors or logs.
 
@@ -9,6 +9,7 @@ pub mod config;
 pub mod pairing;
 pub mod redirect;
 pub mod sent;
+pub mod unlink;
 pub mod upload;
 
 pub use config::{MesConfig, Secret};

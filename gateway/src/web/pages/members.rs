@@ -339,34 +339,15 @@ pub async fn callback(
     ))
 }
 
-/// Revokes `member`'s pairing at MES and drops the tokens; the readings stay. Whether MES
-/// could be told (sending stops either way).
+/// Unlinks `member` from MES (see [`crate::mes::unlink::unlink_member`]).
 pub async fn unlink_member(state: &AppState, member: MemberId) -> Result<bool, StoreError> {
-    let id = member.0;
-    let tokens = with_store(&state.store, move |s| {
-        s.member(member)?;
-        s.tokens(member)
-    })
-    .await?;
-    let revoked = match (tokens, PairingClient::new(&state.config.mes.client())) {
-        (Some(tokens), Ok(client)) => match client.revoke(&tokens).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(member = id, "MES revocation failed: {e}");
-                false
-            }
-        },
-        (None, _) => true,
-        (Some(_), Err(e)) => {
-            tracing::warn!(member = id, "MES revocation impossible: {e}");
-            false
-        }
-    };
-    with_store(&state.store, move |s| {
-        s.unlink_mes(member, "unlinked from the web page")
-    })
-    .await?;
-    Ok(revoked)
+    crate::mes::unlink::unlink_member(
+        &state.store,
+        &state.config.mes.client(),
+        member,
+        "unlinked from the web page",
+    )
+    .await
 }
 
 /// `POST /members/{id}/unlink`: revokes the pairing at MES and drops the tokens; the readings
