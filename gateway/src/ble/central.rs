@@ -8,7 +8,7 @@ use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::ble::device::{Device, Timeouts};
+use crate::ble::device::{self, Device, Timeouts};
 use crate::ble::error::{BleError, within};
 use crate::ble::kind::{DeviceKind, HEALTH_SERVICES};
 
@@ -178,6 +178,9 @@ impl Central {
     pub async fn connect(&self, address: &str, timeouts: Timeouts) -> Result<Device, BleError> {
         let (_, peripheral) = self.peripheral(address).await?;
         let name = peripheral.properties().await?.and_then(|p| p.local_name);
+        // Opened before Connect: what the device sends as the link comes up is kept for the
+        // session.
+        let from_connection = device::notifications(&peripheral).await?;
         if !peripheral.is_connected().await? {
             within("connect", timeouts.connect, peripheral.connect()).await?;
         }
@@ -187,6 +190,13 @@ impl Central {
             peripheral.discover_services(),
         )
         .await?;
-        Device::new(peripheral, address.to_owned(), name, timeouts).await
+        Device::new(
+            peripheral,
+            address.to_owned(),
+            name,
+            timeouts,
+            from_connection,
+        )
+        .await
     }
 }

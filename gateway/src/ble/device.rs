@@ -2,6 +2,7 @@
 //! operations the sessions use, by 16-bit characteristic UUID.
 
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use btleplug::api::{Characteristic, Peripheral as _, WriteType};
@@ -58,19 +59,32 @@ pub struct Identity {
 pub type Notifications = Pin<Box<dyn Stream<Item = (u16, Vec<u8>)> + Send>>;
 
 /// A connected device whose services were discovered.
-#[derive(Debug)]
 pub struct Device {
     peripheral: Peripheral,
     identity: Identity,
     timeouts: Timeouts,
+    /// The stream opened before connecting, until a session takes it.
+    from_connection: Mutex<Option<Notifications>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("peripheral", &self.peripheral)
+            .field("identity", &self.identity)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Device {
+    /// `from_connection` was opened before `Connect`: see [`Device::notifications`].
     pub(crate) async fn new(
         peripheral: Peripheral,
         address: String,
         name: Option<String>,
         timeouts: Timeouts,
+        from_connection: Notifications,
     ) -> Result<Self, BleError> {
         let mut device = Self {
             peripheral,
@@ -80,6 +94,7 @@ impl Device {
                 ..Identity::default()
             },
             timeouts,
+            from_connection: Mutex::new(Some(from_connection)),
         };
         device.identity.manufacturer = device
             .read_decoded::<ManufacturerNameString>()
@@ -177,13 +192,21 @@ impl Device {
         .await
     }
 
-    /// The device's notifications and indications (of SIG 16-bit characteristics), from now
-    /// on. Open it before subscribing so nothing is missed.
+    /// The device's notifications and indications (of SIG 16-bit characteristics). The first
+    /// call gets everything since the connection began: a bonded device indicates at once, to
+    /// the subscriptions bluetoothd kept from the last connection, and its confirmed indication
+    /// is not sent again. Later calls get what comes from then on. Open it before subscribing
+    /// so nothing is missed.
     pub async fn notifications(&self) -> Result<Notifications, BleError> {
-        let stream = self.peripheral.notifications().await?;
-        Ok(Box::pin(stream.filter_map(|n| async move {
-            short_uuid(&n.uuid).map(|short| (short, n.value))
-        })))
+        let taken = self
+            .from_connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match taken {
+            Some(stream) => Ok(stream),
+            None => notifications(&self.peripheral).await,
+        }
     }
 
     /// Disconnects.
@@ -195,4 +218,12 @@ impl Device {
         )
         .await
     }
+}
+
+/// Opens `peripheral`'s stream of notifications and indications.
+pub(crate) async fn notifications(peripheral: &Peripheral) -> Result<Notifications, BleError> {
+    let stream = peripheral.notifications().await?;
+    Ok(Box::pin(stream.filter_map(|n| async move {
+        short_uuid(&n.uuid).map(|short| (short, n.value))
+    })))
 }

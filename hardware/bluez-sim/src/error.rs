@@ -59,6 +59,8 @@ pub enum BluezError {
     AuthenticationRejected(String),
     /// `org.bluez.Error.NotReady` (the adapter is off).
     NotReady(String),
+    /// `org.bluez.Error.InProgress`.
+    InProgress(String),
 }
 
 impl BluezError {

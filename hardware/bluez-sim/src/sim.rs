@@ -403,6 +403,7 @@ impl State {
         )
         .await?;
         self.export_gatt(world, index).await?;
+        actions.extend(self.resume_notify_sessions(world, index).await?);
         lock(&self.slot(index)?.props).services_resolved = true;
         emit_changed(
             conn,
@@ -413,6 +414,80 @@ impl State {
         .await?;
         self.dispatch(world, index, actions).await?;
         Ok(())
+    }
+
+    /// Registers again, as bluetoothd does at connection (`btd_gatt_client_connected`), the
+    /// notify sessions kept from earlier connections: each characteristic's CCCD is written and
+    /// it is Notifying before anything the device sends on this link is carried out, so a bonded
+    /// device that indicates at once is heard. Sessions of clients gone from the bus were
+    /// dropped by bluetoothd when they left; a CCCD write the device refuses ends the sessions.
+    /// Returns what the device answered besides the writes' responses.
+    async fn resume_notify_sessions(
+        &mut self,
+        world: &World,
+        index: usize,
+    ) -> Result<Vec<Action>, BluezError> {
+        let conn = world.conn()?;
+        let bus = zbus::fdo::DBusProxy::new(conn).await?;
+        let owners: HashSet<String> = self
+            .slot(index)?
+            .chars
+            .iter()
+            .flat_map(|c| c.sessions.iter().cloned())
+            .collect();
+        let mut gone = HashSet::new();
+        for owner in owners {
+            let alive = match zbus::names::BusName::try_from(owner.as_str()) {
+                Ok(name) => bus.name_has_owner(name).await.unwrap_or(false),
+                Err(_) => false,
+            };
+            if !alive {
+                gone.insert(owner);
+            }
+        }
+        let slot = self.slot(index)?;
+        let mut actions = Vec::new();
+        let mut now_notifying = Vec::new();
+        for c in &mut slot.chars {
+            c.sessions.retain(|owner| !gone.contains(owner));
+            if c.sessions.is_empty() {
+                continue;
+            }
+            let cccd: [u8; 2] = if c.properties.contains(Properties::NOTIFY) {
+                [1, 0]
+            } else {
+                [2, 0]
+            };
+            let answered = slot.device.handle(Event::Write {
+                conn: CONN,
+                handle: Handle(c.value_handle.0.wrapping_add(1)),
+                data: &cccd,
+                kind: WriteKind::Request,
+            })?;
+            let mut refused = false;
+            for action in answered {
+                match action {
+                    Action::Respond { result, .. } => refused |= result.is_err(),
+                    other => actions.push(other),
+                }
+            }
+            if refused {
+                c.sessions.clear();
+                continue;
+            }
+            lock(&c.props).notifying = true;
+            now_notifying.push(c.path.clone());
+        }
+        for path in now_notifying {
+            emit_changed(
+                conn,
+                &path,
+                "org.bluez.GattCharacteristic1",
+                HashMap::from([("Notifying", Value::from(true))]),
+            )
+            .await?;
+        }
+        Ok(actions)
     }
 
     /// Exports GattService1/GattCharacteristic1/GattDescriptor1 named by the table's handles,
@@ -515,8 +590,9 @@ impl State {
             props.connected = false;
             props.services_resolved = false;
         }
+        // The notify sessions stay: bluetoothd keeps them until StopNotify or their client
+        // leaves the bus, and registers them again at the next connection.
         for ch in &mut slot.chars {
-            ch.sessions.clear();
             let was = std::mem::replace(&mut lock(&ch.props).notifying, false);
             if was {
                 emit_changed(
@@ -698,9 +774,7 @@ impl State {
         sender: String,
     ) -> Result<(), BluezError> {
         let conn = world.conn()?;
-        if !self.connected(index) {
-            return Err(not_connected());
-        }
+        let connected = self.connected(index);
         let slot = self.slot(index)?;
         let Some(c) = slot.chars.get_mut(ch) else {
             return Err(BluezError::DoesNotExist("Does Not Exist".into()));
@@ -709,6 +783,14 @@ impl State {
             return Err(BluezError::NotSupported(
                 "Operation is not supported".into(),
             ));
+        }
+        if !connected {
+            // bluetoothd accepts the session and registers it at the next connection; a client
+            // asking again meanwhile is told it is under way.
+            if !c.sessions.insert(sender) {
+                return Err(BluezError::InProgress("In Progress".into()));
+            }
+            return Ok(());
         }
         if !c.sessions.is_empty() {
             c.sessions.insert(sender);

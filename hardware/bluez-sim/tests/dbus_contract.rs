@@ -350,6 +350,15 @@ async fn the_bus_contract_matches_bluetoothd() {
     assert_eq!(gone.unwrap_err().0, "org.bluez.Error.DoesNotExist");
 
     // Disconnect: properties fall back; GATT objects stay (Cache=always) and fail.
+    call(
+        &conn,
+        &racp,
+        "org.bluez.GattCharacteristic1",
+        "StartNotify",
+        &(),
+    )
+    .await
+    .unwrap();
     call(&conn, DEVICE, "org.bluez.Device1", "Disconnect", &())
         .await
         .unwrap();
@@ -373,4 +382,75 @@ async fn the_bus_contract_matches_bluetoothd() {
             "Not connected".to_owned()
         ))
     );
+
+    // Notify sessions outlive the link: the client's is still there (asking again is "in
+    // progress"), and it is registered again at the next connection.
+    let notifying = racp_props
+        .get(iface("org.bluez.GattCharacteristic1"), "Notifying")
+        .await
+        .unwrap();
+    assert!(!bool::try_from(notifying).unwrap());
+    let kept = call(
+        &conn,
+        &racp,
+        "org.bluez.GattCharacteristic1",
+        "StartNotify",
+        &(),
+    )
+    .await;
+    assert_eq!(kept.unwrap_err().0, "org.bluez.Error.InProgress");
+    call(&conn, DEVICE, "org.bluez.Device1", "Connect", &())
+        .await
+        .unwrap();
+    let notifying = racp_props
+        .get(iface("org.bluez.GattCharacteristic1"), "Notifying")
+        .await
+        .unwrap();
+    assert!(bool::try_from(notifying).unwrap());
+    call(
+        &conn,
+        &racp,
+        "org.bluez.GattCharacteristic1",
+        "StopNotify",
+        &(),
+    )
+    .await
+    .unwrap();
+
+    // A session whose client left the bus ends with it: nothing is registered at connection.
+    let leaving = zbus::connection::Builder::address(bus.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    call(
+        &leaving,
+        &racp,
+        "org.bluez.GattCharacteristic1",
+        "StartNotify",
+        &(),
+    )
+    .await
+    .unwrap();
+    call(&conn, DEVICE, "org.bluez.Device1", "Disconnect", &())
+        .await
+        .unwrap();
+    let name = leaving.unique_name().unwrap().to_owned();
+    drop(leaving);
+    let daemon = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while daemon.name_has_owner(name.clone().into()).await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the client left the bus");
+    call(&conn, DEVICE, "org.bluez.Device1", "Connect", &())
+        .await
+        .unwrap();
+    let notifying = racp_props
+        .get(iface("org.bluez.GattCharacteristic1"), "Notifying")
+        .await
+        .unwrap();
+    assert!(!bool::try_from(notifying).unwrap());
 }
