@@ -104,7 +104,7 @@ fn render(
                             tr {
                                 th scope="row" { (name) br; (d.identity.address) }
                                 td { (cx.t(&format!("device_kinds.{}", d.kind))) }
-                                td { (local_time(zone, &d.last_seen)) }
+                                td { (local_time(cx.lang, zone, &d.last_seen)) }
                                 td {
                                     form.inline method="post" action="/devices/sync" {
                                         (cx.csrf_field())

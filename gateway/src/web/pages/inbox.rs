@@ -46,7 +46,7 @@ pub async fn page(
         }
         @for m in &inbox {
             section.card aria-labelledby={ "m" (m.id.0) } {
-                h2 id={ "m" (m.id.0) } { (when(m, &zone)) }
+                h2 id={ "m" (m.id.0) } { (when(cx.lang, m, &zone)) }
                 ul {
                     @for r in readings_of(m) {
                         li { (kind_name(cx.lang, &r.kind)) " : " strong { (value_text(cx.lang, &r)) } }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::store::StoredMeasurement;
 use crate::web::auth::signed_in;
-use crate::web::i18n::{Lang, t};
+use crate::web::i18n::{Lang, t, tf};
 use crate::web::layout::{self, STYLE};
 use crate::web::state::{AppState, WebError};
 
@@ -154,22 +154,40 @@ pub fn kind_name(lang: Lang, kind: &str) -> String {
 
 /// When a measurement was taken, as the device says (its local time), else when the hub
 /// received it (in the household's zone).
-pub fn when(m: &StoredMeasurement, zone: &jiff::tz::TimeZone) -> String {
-    match &m.measured_at {
-        Some(t) => t.get(..16).unwrap_or(t).replace('T', " "),
-        None => zone
-            .to_datetime(m.received_at)
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string(),
+pub fn when(lang: Lang, m: &StoredMeasurement, zone: &jiff::tz::TimeZone) -> String {
+    let device_time = m
+        .measured_at
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::civil::DateTime>().ok());
+    match device_time {
+        Some(local) => human_time(lang, local),
+        None => human_time(lang, zone.to_datetime(m.received_at)),
     }
 }
 
 /// A stored UTC time (RFC 3339) in the household's zone, to the minute.
-pub fn local_time(zone: &jiff::tz::TimeZone, stored: &str) -> String {
+pub fn local_time(lang: Lang, zone: &jiff::tz::TimeZone, stored: &str) -> String {
     stored
         .parse::<jiff::Timestamp>()
-        .map(|t| zone.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string())
+        .map(|t| human_time(lang, zone.to_datetime(t)))
         .unwrap_or_else(|_| stored.to_owned())
+}
+
+/// A date and time as people write it, to the minute: "27 nov. 2026 à 06:08",
+/// "27 Nov 2026, 06:08".
+pub fn human_time(lang: Lang, at: jiff::civil::DateTime) -> String {
+    let (day, year) = (at.day().to_string(), at.year().to_string());
+    let time = format!("{:02}:{:02}", at.hour(), at.minute());
+    tf(
+        lang,
+        "dates.at",
+        &[
+            ("day", &day),
+            ("month", &t(lang, &format!("dates.month_{}", at.month()))),
+            ("year", &year),
+            ("time", &time),
+        ],
+    )
 }
 
 /// The household's zone, UTC when the configured one is unknown.
@@ -204,5 +222,20 @@ mod tests {
         assert_eq!(format_number(Lang::En, 72.5), "72.5");
         assert_eq!(format_number(Lang::En, 120.0), "120");
         assert_eq!(format_number(Lang::Fr, 0.1 + 0.2), "0,3");
+    }
+
+    #[test]
+    fn times_read_as_people_write_them() {
+        let at = jiff::civil::date(2026, 11, 27).at(6, 8, 0, 0);
+        assert_eq!(human_time(Lang::Fr, at), "27 nov. 2026 à 06:08");
+        assert_eq!(human_time(Lang::En, at), "27 Nov 2026, 06:08");
+        let march = jiff::civil::date(2026, 3, 1).at(23, 59, 59, 0);
+        assert_eq!(human_time(Lang::Fr, march), "1 mars 2026 à 23:59");
+        // Stored in UTC, shown in the household's zone (UTC+1 in November).
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        assert_eq!(
+            local_time(Lang::Fr, &paris, "2026-11-27T05:08:00Z"),
+            "27 nov. 2026 à 06:08"
+        );
     }
 }

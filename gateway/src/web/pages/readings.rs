@@ -56,11 +56,11 @@ fn charts_of(
         (
             points
                 .first()
-                .map(|(m, _)| when(m, zone))
+                .map(|(m, _)| when(lang, m, zone))
                 .unwrap_or_default(),
             points
                 .last()
-                .map(|(m, _)| when(m, zone))
+                .map(|(m, _)| when(lang, m, zone))
                 .unwrap_or_default(),
         )
     };
@@ -172,7 +172,7 @@ pub async fn page(
                     tbody {
                         @for (m, delivery) in measurements.iter().zip(&deliveries) {
                             tr {
-                                th scope="row" { (when(m, &zone)) }
+                                th scope="row" { (when(cx.lang, m, &zone)) }
                                 td {
                                     @for (i, r) in readings_of(m).iter().enumerate() {
                                         @if i > 0 { br; }

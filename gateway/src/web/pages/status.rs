@@ -55,7 +55,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             _ => None,
         })
         .collect();
-    let when = |at: &str| local_time(&zone, at);
+    let when = |at: &str| local_time(cx.lang, &zone, at);
     let member_name = |id: Option<crate::store::MemberId>| {
         id.and_then(|id| members.iter().find(|m| m.id == id))
             .map_or_else(|| "—".to_owned(), |m| m.display_name.clone())
