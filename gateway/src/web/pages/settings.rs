@@ -146,7 +146,7 @@ pub async fn page(
     Ok(render(&state, &cx, &layers, notice.as_deref(), None, &HashMap::new()).into_response())
 }
 
-/// `POST /settings/time-zone`
+/// `POST /settings/zone`
 pub async fn save_zone(
     state: State<AppState>,
     headers: HeaderMap,
@@ -258,7 +258,7 @@ fn render(
         (layout::notice(notice))
         (layout::error(error))
         h2 { (cx.t("settings.hub")) }
-        form method="post" action="/settings/time-zone" {
+        form method="post" action="/settings/zone" {
             (cx.csrf_field())
             @for (key, kind) in ZONE_FIELDS { (field(cx, layers, key, *kind, submitted)) }
             button type="submit" { (cx.t("settings.save_zone")) }
