@@ -48,7 +48,10 @@ fn settings_are_saved_checked_shown_with_their_origin_and_unset() {
     .unwrap();
 
     let shown = stdout(&relais(&config, &["settings"], &[]));
-    assert_eq!(line(&shown, "mqtt.host"), "mqtt.host = file.lan  (file or default)");
+    assert_eq!(
+        line(&shown, "mqtt.host"),
+        "mqtt.host = file.lan  (file or default)"
+    );
 
     for (key, value) in [
         ("hub.time_zone", "America/Cayenne"),
@@ -59,13 +62,29 @@ fn settings_are_saved_checked_shown_with_their_origin_and_unset() {
         assert!(set.status.success(), "{key}: {}", stderr(&set));
         assert!(stdout(&set).contains("restarts"), "{}", stdout(&set));
     }
-    let refused = relais(&config, &["settings", "set", "hub.time_zone", "Europe/Atlantis"], &[]);
+    let refused = relais(
+        &config,
+        &["settings", "set", "hub.time_zone", "Europe/Atlantis"],
+        &[],
+    );
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("Europe/Atlantis"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("Europe/Atlantis"),
+        "{}",
+        stderr(&refused)
+    );
     let refused = relais(&config, &["settings", "set", "mqtt.port", "70000"], &[]);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("mqtt.port"), "{}", stderr(&refused));
-    let refused = relais(&config, &["settings", "set", "mes.base_url", "http://x"], &[]);
+    assert!(
+        stderr(&refused).contains("mqtt.port"),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = relais(
+        &config,
+        &["settings", "set", "mes.base_url", "http://x"],
+        &[],
+    );
     assert!(!refused.status.success(), "only the page's keys are saved");
 
     let saved = Store::open(&db).unwrap().saved_settings().unwrap();
@@ -73,7 +92,10 @@ fn settings_are_saved_checked_shown_with_their_origin_and_unset() {
     assert_eq!(keys, ["hub.time_zone", "mqtt.host", "mqtt.password"]);
 
     let shown = stdout(&relais(&config, &["settings"], &[]));
-    assert_eq!(line(&shown, "hub.time_zone"), "hub.time_zone = America/Cayenne  (saved)");
+    assert_eq!(
+        line(&shown, "hub.time_zone"),
+        "hub.time_zone = America/Cayenne  (saved)"
+    );
     assert_eq!(line(&shown, "mqtt.host"), "mqtt.host = saved.lan  (saved)");
     assert!(!shown.contains("s3cret-pw"), "{shown}");
 
@@ -83,7 +105,10 @@ fn settings_are_saved_checked_shown_with_their_origin_and_unset() {
         &["settings", "--set", "hub.time_zone=Asia/Tokyo"],
         &[("RELAIS_MQTT__HOST", "env.lan")],
     ));
-    assert_eq!(line(&shown, "mqtt.host"), "mqtt.host = env.lan  (RELAIS_MQTT__HOST)");
+    assert_eq!(
+        line(&shown, "mqtt.host"),
+        "mqtt.host = env.lan  (RELAIS_MQTT__HOST)"
+    );
     assert_eq!(
         line(&shown, "hub.time_zone"),
         "hub.time_zone = Asia/Tokyo  (--set hub.time_zone)"
@@ -92,7 +117,10 @@ fn settings_are_saved_checked_shown_with_their_origin_and_unset() {
     let unset = relais(&config, &["settings", "unset", "mqtt.host"], &[]);
     assert!(unset.status.success(), "{}", stderr(&unset));
     let shown = stdout(&relais(&config, &["settings"], &[]));
-    assert_eq!(line(&shown, "mqtt.host"), "mqtt.host = file.lan  (file or default)");
+    assert_eq!(
+        line(&shown, "mqtt.host"),
+        "mqtt.host = file.lan  (file or default)"
+    );
     let again = relais(&config, &["settings", "unset", "mqtt.host"], &[]);
     assert!(stdout(&again).contains("was not saved"));
 }

@@ -572,7 +572,10 @@ async fn the_settings_page_saves_a_time_zone_refuses_an_unknown_one_and_checks_c
         )
         .await;
     assert_eq!(r.status(), 403);
-    assert!(saved(&web).is_empty(), "nothing saved without the CSRF token");
+    assert!(
+        saved(&web).is_empty(),
+        "nothing saved without the CSRF token"
+    );
 
     let r = admin
         .post_form(
@@ -600,7 +603,12 @@ async fn the_settings_page_saves_a_time_zone_refuses_an_unknown_one_and_checks_c
         saved(&web),
         [("hub.time_zone".to_owned(), "\"America/Cayenne\"".to_owned())]
     );
-    let html = admin.get_in(&location(&r), "en").await.text().await.unwrap();
+    let html = admin
+        .get_in(&location(&r), "en")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         html.contains("Saved: Time zone. It applies when the hub restarts."),
         "{html}"
@@ -760,11 +768,6 @@ async fn settings_set_by_the_environment_are_shown_disabled_and_the_api_saves_th
     assert_eq!(find("mqtt.host")["fixed_by"], "RELAIS_MQTT__HOST");
     assert_eq!(find("mqtt.password")["value"], serde_json::Value::Null);
 
-    let doc: utoipa::openapi::OpenApi = admin
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: utoipa::openapi::OpenApi = admin.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc.paths.paths.contains_key("/api/v1/settings"));
 }

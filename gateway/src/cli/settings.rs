@@ -56,9 +56,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
         Action::Set { key, value } => {
-            let saved = config
-                .saved_value(key, value)
-                .map_err(anyhow::Error::msg)?;
+            let saved = config.saved_value(key, value).map_err(anyhow::Error::msg)?;
             let change = [(key.clone(), saved)];
             config
                 .with_saved(&change)
@@ -72,7 +70,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         Action::Unset { key } => {
             if store.remove_setting(key)? {
-                out!("{key} forgotten; the configuration file's value applies when the hub restarts");
+                out!(
+                    "{key} forgotten; the configuration file's value applies when the hub restarts"
+                );
             } else {
                 out!("{key} was not saved");
             }

@@ -625,7 +625,8 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), base.saved_value(k, v).unwrap()))
         .collect();
-        let env = Override::from_env([("RELAIS_MQTT__HOST".to_owned(), "env".to_owned())].into_iter());
+        let env =
+            Override::from_env([("RELAIS_MQTT__HOST".to_owned(), "env".to_owned())].into_iter());
         let flag = Override::from_flag("mqtt.port=1886").unwrap();
 
         let only_saved = Config::from_layers(text, None, &saved, &[]).unwrap();
@@ -646,8 +647,20 @@ mod tests {
     #[test]
     fn saved_settings_are_checked_as_at_start() {
         let config = Config::default();
-        let zone = |z: &str| vec![("hub.time_zone".to_owned(), config.saved_value("hub.time_zone", z).unwrap())];
-        assert_eq!(config.with_saved(&zone("Europe/Berlin")).unwrap().hub.time_zone, "Europe/Berlin");
+        let zone = |z: &str| {
+            vec![(
+                "hub.time_zone".to_owned(),
+                config.saved_value("hub.time_zone", z).unwrap(),
+            )]
+        };
+        assert_eq!(
+            config
+                .with_saved(&zone("Europe/Berlin"))
+                .unwrap()
+                .hub
+                .time_zone,
+            "Europe/Berlin"
+        );
         let err = config.with_saved(&zone("Europe/Atlantis")).unwrap_err();
         assert!(err.contains("Europe/Atlantis"), "{err}");
         let mqtt = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -657,10 +670,15 @@ mod tests {
                 .collect()
         };
         let err = config
-            .with_saved(&mqtt(&[("mqtt.enabled", "true"), ("mqtt.topic_prefix", "a/#")]))
+            .with_saved(&mqtt(&[
+                ("mqtt.enabled", "true"),
+                ("mqtt.topic_prefix", "a/#"),
+            ]))
             .unwrap_err();
         assert!(err.contains("mqtt.topic_prefix"), "{err}");
-        let err = config.with_saved(&mqtt(&[("mqtt.port", "70000")])).unwrap_err();
+        let err = config
+            .with_saved(&mqtt(&[("mqtt.port", "70000")]))
+            .unwrap_err();
         assert!(err.contains("mqtt.port"), "{err}");
         assert!(config.saved_value("mes.base_url", "x").is_err());
         assert_eq!(config.value_text("mqtt.port").as_deref(), Some("1883"));

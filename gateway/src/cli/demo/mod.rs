@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use relais::hub::config::{
-    BleSection, Config, HubSection, MesSection, MqttSection, SAVABLE_KEYS,
-};
+use relais::hub::config::{BleSection, Config, HubSection, MesSection, MqttSection, SAVABLE_KEYS};
 use relais::hub::{self, Hooks};
 use relais::web::WebSection;
 use relais_bluez_sim::Simulator;

@@ -143,7 +143,15 @@ pub async fn page(
     };
     let layers = layers(&state).await?;
     let notice = query.saved.map(|keys| saved_notice(&cx, &keys));
-    Ok(render(&state, &cx, &layers, notice.as_deref(), None, &HashMap::new()).into_response())
+    Ok(render(
+        &state,
+        &cx,
+        &layers,
+        notice.as_deref(),
+        None,
+        &HashMap::new(),
+    )
+    .into_response())
 }
 
 /// `POST /settings/zone`
@@ -196,7 +204,9 @@ async fn save_form(
         edits.push(((*key).to_owned(), value));
     }
     match save(&state, &layers, &edits).await? {
-        Ok(keys) => Ok(Redirect::to(&format!("/settings?saved={}", keys.join(","))).into_response()),
+        Ok(keys) => {
+            Ok(Redirect::to(&format!("/settings?saved={}", keys.join(","))).into_response())
+        }
         Err(refused) => {
             let message = refused_text(&cx, &refused);
             Ok((
@@ -253,35 +263,40 @@ fn render(
             cx.t("settings.off")
         }
     };
-    layout::page_at(cx, "/settings", &cx.t("settings.title"), html! {
-        p { (cx.t("settings.intro")) }
-        (layout::notice(notice))
-        (layout::error(error))
-        h2 { (cx.t("settings.hub")) }
-        form method="post" action="/settings/zone" {
-            (cx.csrf_field())
-            @for (key, kind) in ZONE_FIELDS { (field(cx, layers, key, *kind, submitted)) }
-            button type="submit" { (cx.t("settings.save_zone")) }
-        }
-        dl {
-            dt { (cx.t("settings.web_listen")) }
-            dd { (state.addr) }
-        }
-        h2 { "MQTT" }
-        form method="post" action="/settings/mqtt" {
-            (cx.csrf_field())
-            @for (key, kind) in MQTT_FIELDS { (field(cx, layers, key, *kind, submitted)) }
-            button type="submit" { (cx.t("settings.save_mqtt")) }
-        }
-        h2 { (cx.t("settings.mes")) }
-        p { (cx.t("settings.mes_intro")) }
-        dl {
-            dt { (cx.t("settings.enabled")) }
-            dd { (yes_no(config.mes.enabled)) }
-            dt { (cx.t("settings.mes_server")) }
-            dd { (config.mes.base_url) }
-        }
-    })
+    layout::page_at(
+        cx,
+        "/settings",
+        &cx.t("settings.title"),
+        html! {
+            p { (cx.t("settings.intro")) }
+            (layout::notice(notice))
+            (layout::error(error))
+            h2 { (cx.t("settings.hub")) }
+            form method="post" action="/settings/zone" {
+                (cx.csrf_field())
+                @for (key, kind) in ZONE_FIELDS { (field(cx, layers, key, *kind, submitted)) }
+                button type="submit" { (cx.t("settings.save_zone")) }
+            }
+            dl {
+                dt { (cx.t("settings.web_listen")) }
+                dd { (state.addr) }
+            }
+            h2 { "MQTT" }
+            form method="post" action="/settings/mqtt" {
+                (cx.csrf_field())
+                @for (key, kind) in MQTT_FIELDS { (field(cx, layers, key, *kind, submitted)) }
+                button type="submit" { (cx.t("settings.save_mqtt")) }
+            }
+            h2 { (cx.t("settings.mes")) }
+            p { (cx.t("settings.mes_intro")) }
+            dl {
+                dt { (cx.t("settings.enabled")) }
+                dd { (yes_no(config.mes.enabled)) }
+                dt { (cx.t("settings.mes_server")) }
+                dd { (config.mes.base_url) }
+            }
+        },
+    )
 }
 
 /// One labelled field: the value the next start will use (or what was just submitted), the
@@ -305,7 +320,10 @@ fn field(
         .unwrap_or_else(|| running.clone());
     let mut hints = Vec::new();
     if let Some(source) = fixed {
-        hints.push(cx.tf("settings.fixed", &[("field", &cx.t(&label_key(key))), ("source", source)]));
+        hints.push(cx.tf(
+            "settings.fixed",
+            &[("field", &cx.t(&label_key(key))), ("source", source)],
+        ));
     }
     if kind == Kind::Secret {
         hints.push(cx.t("settings.password_hint"));
