@@ -661,6 +661,12 @@ async fn mqtt_settings_are_checked_as_the_file_is_and_the_password_never_comes_b
         assert!(html.contains(expected), "{expected} in {html}");
         assert!(!html.contains("s3cret-pw"), "the password is not echoed");
         assert!(saved(&web).is_empty(), "{extra:?}");
+        let box_of = regex::Regex::new(r#"<input[^>]*id="mqtt_enabled"[^>]*>"#).unwrap();
+        let enabled = box_of.find(&html).unwrap().as_str();
+        assert!(
+            enabled.contains("checked"),
+            "the form comes back as sent: {enabled}"
+        );
     }
 
     let r = post(mqtt(&[])).await;
@@ -736,6 +742,10 @@ async fn settings_set_by_the_environment_are_shown_disabled_and_the_api_saves_th
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+    let r = patch(serde_json::json!({ "values": { "mes.base_url": "http://elsewhere" } }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "only the page's keys are saved");
     let r = patch(serde_json::json!({ "values": { "hub.time_zone": "Nowhere/Else" } }))
         .await
         .unwrap();

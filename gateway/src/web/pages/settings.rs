@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::hub::config::Config;
+use crate::hub::config::{Config, SAVABLE_KEYS};
 use crate::hub::ingest::with_store;
 use crate::web::auth::{csrf_ok, forbidden, signed_in};
 use crate::web::layout::{self, Cx};
@@ -103,6 +103,12 @@ pub async fn save(
 ) -> Result<Result<Vec<String>, Refused>, WebError> {
     let mut changes = Vec::new();
     for (key, text) in edits {
+        if !SAVABLE_KEYS.contains(&key.as_str()) {
+            return Ok(Err(Refused::Invalid(format!(
+                "{key} cannot be saved; these can: {}",
+                SAVABLE_KEYS.join(", ")
+            ))));
+        }
         if let Some(source) = layers.next.fixed.get(key) {
             return Ok(Err(Refused::Fixed(key.clone(), source.clone())));
         }
@@ -209,9 +215,16 @@ async fn save_form(
         }
         Err(refused) => {
             let message = refused_text(&cx, &refused);
+            // The form comes back as sent: an unticked box is absent from it.
+            let mut sent = form.clone();
+            for (key, kind) in fields {
+                if *kind == Kind::Switch {
+                    sent.insert((*key).to_owned(), form.contains_key(*key).to_string());
+                }
+            }
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                render(&state, &cx, &layers, None, Some(&message), &form),
+                render(&state, &cx, &layers, None, Some(&message), &sent),
             )
                 .into_response())
         }
@@ -237,7 +250,7 @@ fn label_key(key: &str) -> String {
 fn saved_notice(cx: &Cx, keys: &str) -> String {
     let names: Vec<String> = keys
         .split(',')
-        .filter(|key| crate::hub::config::SAVABLE_KEYS.contains(key))
+        .filter(|key| SAVABLE_KEYS.contains(key))
         .map(|key| cx.t(&label_key(key)))
         .collect();
     if names.is_empty() {
