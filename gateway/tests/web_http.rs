@@ -563,7 +563,12 @@ fn saved(web: &Web) -> Vec<(String, String)> {
 async fn the_settings_page_saves_a_time_zone_refuses_an_unknown_one_and_checks_csrf() {
     let web = Web::start(offline()).await;
     let admin = web.admin().await;
-    let csrf = admin.csrf("/settings").await;
+    let page = admin.get("/settings").await.text().await.unwrap();
+    let csrf = csrf_of(&page);
+    assert!(
+        page.contains(r#"<option value="America/Cayenne">"#),
+        "the zones the hub accepts are proposed"
+    );
 
     let r = admin
         .post_form(
@@ -648,6 +653,7 @@ async fn mqtt_settings_are_checked_as_the_file_is_and_the_password_never_comes_b
         async move { admin.post_form("/settings/mqtt", &fields).await }
     };
 
+    let box_of = regex::Regex::new(r#"<input[^>]*id="mqtt_enabled"[^>]*>"#).unwrap();
     for (extra, expected) in [
         (vec![("mqtt.topic_prefix", "maison/#")], "mqtt.topic_prefix"),
         (vec![("mqtt.tls", "true")], "mqtt.ca_file"),
@@ -661,7 +667,6 @@ async fn mqtt_settings_are_checked_as_the_file_is_and_the_password_never_comes_b
         assert!(html.contains(expected), "{expected} in {html}");
         assert!(!html.contains("s3cret-pw"), "the password is not echoed");
         assert!(saved(&web).is_empty(), "{extra:?}");
-        let box_of = regex::Regex::new(r#"<input[^>]*id="mqtt_enabled"[^>]*>"#).unwrap();
         let enabled = box_of.find(&html).unwrap().as_str();
         assert!(
             enabled.contains("checked"),

@@ -376,6 +376,17 @@ fn field(
                     input type="number" id=(id) name=(key) value=(shown) min="1" max="65535"
                         disabled[disabled] aria-describedby=[described.as_deref()];
                 }
+                Kind::Text if key == "hub.time_zone" => {
+                    label for=(id) { (cx.t(&label_key(key))) }
+                    input type="text" id=(id) name=(key) value=(shown) list="zones"
+                        disabled[disabled] aria-describedby=[described.as_deref()];
+                    // The browser proposes the names the hub accepts.
+                    datalist id="zones" {
+                        @for zone in jiff::tz::db().available() {
+                            option value=(zone.as_str()) {}
+                        }
+                    }
+                }
                 Kind::Text => {
                     label for=(id) { (cx.t(&label_key(key))) }
                     input type="text" id=(id) name=(key) value=(shown)
