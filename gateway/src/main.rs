@@ -41,6 +41,8 @@ enum Command {
     Devices(cli::devices::Args),
     /// Set the web page's administrator password (read from standard input).
     Password(cli::password::Args),
+    /// The settings the web page edits (time zone, MQTT): show, set, unset.
+    Settings(cli::settings::Args),
     /// Link a member's Mon espace santé account (prints the address to open).
     LinkMes(cli::link_mes::Args),
     /// See it work: the hub with a household of simulated devices, the MES sandbox and an
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Members(args) => cli::members::run(&args),
         Command::Devices(args) => cli::devices::run(&args),
         Command::Password(args) => cli::password::run(&args),
+        Command::Settings(args) => cli::settings::run(&args),
         Command::LinkMes(args) => cli::link_mes::run(&args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => cli::demo::run(&args),

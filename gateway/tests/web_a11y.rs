@@ -10,13 +10,16 @@
 
 mod web_common;
 
-use relais::hub::config::Config;
+use relais::hub::config::{Config, Override};
 use web_common::browser::Browser;
 use web_common::{PASSWORD, Web, glucose, pressure, weighing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_has_no_serious_or_critical_axe_violation_in_french_and_english() {
-    let mut config = Config::default();
+    // A key set by the environment: the settings page shows its field disabled, explained.
+    let env =
+        Override::from_env([("RELAIS_MQTT__HOST".to_owned(), "env.lan".to_owned())].into_iter());
+    let mut config = Config::from_layers("", None, &[], &env).unwrap();
     config.mes.enabled = false;
     config.ble.enabled = false;
     let web = Web::start(config).await;
@@ -70,6 +73,12 @@ async fn every_page_has_no_serious_or_critical_axe_violation_in_french_and_engli
         }
     }
     web.commit(&[weighing(4, 14_600)]);
+    // A saved zone the hub does not run with yet: the page shows both values.
+    web.store
+        .lock()
+        .unwrap()
+        .save_settings(&[("hub.time_zone".into(), "\"America/Cayenne\"".into())])
+        .unwrap();
     let pages = [
         "/members".to_owned(),
         "/inbox".into(),
@@ -97,6 +106,15 @@ async fn every_page_has_no_serious_or_critical_axe_violation_in_french_and_engli
             browser.click("form[action='/language'] button").await;
         }
     }
+    // A refused setting, with its message.
+    browser.goto(&web.url("/settings")).await;
+    browser.fill("#hub_time_zone", "Europe/Atlantis").await;
+    browser.click("form[action='/settings/zone'] button").await;
+    let html = browser.source().await;
+    for shown in ["Europe/Atlantis", "RELAIS_MQTT__HOST", "America/Cayenne"] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    check(&browser, "settings error en").await;
     // The login page, signed out, in English (the cookie stays).
     browser.goto(&web.url("/members")).await;
     browser.click("form[action='/logout'] button").await;

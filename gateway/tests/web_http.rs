@@ -554,3 +554,235 @@ async fn a_device_is_renamed_from_the_page_and_the_api_lists_it_by_that_name() {
         .unwrap();
     assert_eq!(r.status(), 422, "a passkey of seven digits");
 }
+
+fn saved(web: &Web) -> Vec<(String, String)> {
+    web.store.lock().unwrap().saved_settings().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_saves_a_time_zone_refuses_an_unknown_one_and_checks_csrf() {
+    let web = Web::start(offline()).await;
+    let admin = web.admin().await;
+    let page = admin.get("/settings").await.text().await.unwrap();
+    let csrf = csrf_of(&page);
+    assert!(
+        page.contains(r#"<option value="America/Cayenne">"#),
+        "the zones the hub accepts are proposed"
+    );
+
+    let r = admin
+        .post_form(
+            "/settings/zone",
+            &[("csrf", "0000"), ("hub.time_zone", "America/Cayenne")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        saved(&web).is_empty(),
+        "nothing saved without the CSRF token"
+    );
+
+    let r = admin
+        .post_form(
+            "/settings/zone",
+            &[("csrf", &csrf), ("hub.time_zone", "Europe/Atlantis")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Fuseau horaire inconnu : « Europe/Atlantis »"),
+        "{html}"
+    );
+    assert!(saved(&web).is_empty());
+
+    let r = admin
+        .post_form(
+            "/settings/zone",
+            &[("csrf", &csrf), ("hub.time_zone", "America/Cayenne")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/settings?saved=hub.time_zone");
+    assert_eq!(
+        saved(&web),
+        [("hub.time_zone".to_owned(), "\"America/Cayenne\"".to_owned())]
+    );
+    let html = admin
+        .get_in(&location(&r), "en")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Saved: Time zone. It applies when the hub restarts."),
+        "{html}"
+    );
+    assert!(
+        html.contains("Running: Europe/Paris; saved: America/Cayenne"),
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_settings_are_checked_as_the_file_is_and_the_password_never_comes_back() {
+    let web = Web::start(offline()).await;
+    let admin = web.admin().await;
+    let csrf = admin.csrf("/settings").await;
+    let mqtt = |extra: &[(&'static str, &'static str)]| {
+        let mut form = vec![
+            ("mqtt.enabled", "true"),
+            ("mqtt.host", "broker.lan"),
+            ("mqtt.port", "1884"),
+            ("mqtt.username", "maison"),
+            ("mqtt.password", "s3cret-pw"),
+            ("mqtt.topic_prefix", "relais"),
+            ("mqtt.discovery_prefix", "homeassistant"),
+            ("mqtt.format", "cbor"),
+        ];
+        for (key, value) in extra {
+            form.retain(|(k, _)| k != key);
+            form.push((key, value));
+        }
+        form
+    };
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(form);
+        let admin = &admin;
+        async move { admin.post_form("/settings/mqtt", &fields).await }
+    };
+
+    let box_of = regex::Regex::new(r#"<input[^>]*id="mqtt_enabled"[^>]*>"#).unwrap();
+    for (extra, expected) in [
+        (vec![("mqtt.topic_prefix", "maison/#")], "mqtt.topic_prefix"),
+        (vec![("mqtt.tls", "true")], "mqtt.ca_file"),
+        (vec![("mqtt.port", "70000")], "mqtt.port"),
+        (vec![("mqtt.format", "xml")], "xml"),
+    ] {
+        let r = post(mqtt(&extra)).await;
+        assert_eq!(r.status(), 422, "{extra:?}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("rien n'a été enregistré"), "{html}");
+        assert!(html.contains(expected), "{expected} in {html}");
+        assert!(!html.contains("s3cret-pw"), "the password is not echoed");
+        assert!(saved(&web).is_empty(), "{extra:?}");
+        let enabled = box_of.find(&html).unwrap().as_str();
+        assert!(
+            enabled.contains("checked"),
+            "the form comes back as sent: {enabled}"
+        );
+    }
+
+    let r = post(mqtt(&[])).await;
+    assert_eq!(r.status(), 303);
+    let stored: Vec<String> = saved(&web).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        stored,
+        [
+            "mqtt.enabled",
+            "mqtt.format",
+            "mqtt.host",
+            "mqtt.password",
+            "mqtt.port",
+            "mqtt.username"
+        ],
+        "only what changed is saved"
+    );
+    let html = admin.get(&location(&r)).await.text().await.unwrap();
+    assert!(html.contains("Enregistré"), "{html}");
+    assert!(html.contains("broker.lan"), "{html}");
+    assert!(!html.contains("s3cret-pw"), "{html}");
+    let api = admin.get("/api/v1/settings").await.text().await.unwrap();
+    assert!(api.contains("broker.lan"), "{api}");
+    assert!(!api.contains("s3cret-pw"), "{api}");
+
+    // An empty password leaves the saved one.
+    let r = post(mqtt(&[("mqtt.password", ""), ("mqtt.host", "other.lan")])).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/settings?saved=mqtt.host");
+    let password = saved(&web)
+        .into_iter()
+        .find(|(k, _)| k == "mqtt.password")
+        .unwrap();
+    assert_eq!(password.1, "\"s3cret-pw\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_set_by_the_environment_are_shown_disabled_and_the_api_saves_the_others() {
+    let env = relais::hub::config::Override::from_env(
+        [("RELAIS_MQTT__HOST".to_owned(), "env.lan".to_owned())].into_iter(),
+    );
+    let mut config = Config::from_layers("", None, &[], &env).unwrap();
+    config.mes.enabled = false;
+    config.ble.enabled = false;
+    let web = Web::start(config).await;
+    let admin = web.admin().await;
+
+    let html = admin.get_in("/settings", "en").await.text().await.unwrap();
+    let host = regex::Regex::new(r#"<input[^>]*id="mqtt_host"[^>]*>"#).unwrap();
+    let input = host.find(&html).unwrap().as_str();
+    assert!(input.contains("disabled"), "{input}");
+    assert!(input.contains("value=\"env.lan\""), "{input}");
+    assert!(
+        html.contains("“MQTT broker” is set by RELAIS_MQTT__HOST, which wins over this page."),
+        "{html}"
+    );
+
+    let url = format!("{}/api/v1/settings", admin.base);
+    let change = serde_json::json!({ "values": { "hub.time_zone": "Asia/Tokyo" } });
+    let r = admin.http.patch(&url).json(&change).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no CSRF header");
+    let session: serde_json::Value = admin.get("/api/v1/session").await.json().await.unwrap();
+    let csrf = session["csrf"].as_str().unwrap();
+    let patch = |body: serde_json::Value| {
+        admin
+            .http
+            .patch(&url)
+            .header("x-csrf-token", csrf)
+            .json(&body)
+            .send()
+    };
+    let r = patch(serde_json::json!({ "values": { "mqtt.host": "page.lan" } }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = patch(serde_json::json!({ "values": { "mes.base_url": "http://elsewhere" } }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "only the page's keys are saved");
+    let r = patch(serde_json::json!({ "values": { "hub.time_zone": "Nowhere/Else" } }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(saved(&web).is_empty());
+    let r = patch(change).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["changed"], serde_json::json!(["hub.time_zone"]));
+
+    let listed: serde_json::Value = admin.get("/api/v1/settings").await.json().await.unwrap();
+    let find = |key: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    let zone = find("hub.time_zone");
+    assert_eq!(
+        (&zone["value"], &zone["next_value"], &zone["saved"]),
+        (
+            &serde_json::json!("Europe/Paris"),
+            &serde_json::json!("Asia/Tokyo"),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(find("mqtt.host")["fixed_by"], "RELAIS_MQTT__HOST");
+    assert_eq!(find("mqtt.password")["value"], serde_json::Value::Null);
+
+    let doc: utoipa::openapi::OpenApi = admin.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc.paths.paths.contains_key("/api/v1/settings"));
+}

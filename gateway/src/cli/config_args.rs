@@ -19,7 +19,8 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    /// The configuration: file, then environment, then flags.
+    /// The configuration: file, then the settings saved in the store, then environment, then
+    /// flags.
     pub fn load(&self) -> anyhow::Result<Config> {
         let path = Config::locate(
             self.config.as_deref(),
@@ -29,6 +30,6 @@ impl ConfigArgs {
         for flag in &self.set {
             overrides.push(Override::from_flag(flag)?);
         }
-        Config::load(path.as_deref(), &overrides).context("reading the configuration")
+        relais::hub::load_config(path.as_deref(), &overrides).context("reading the configuration")
     }
 }

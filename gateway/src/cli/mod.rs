@@ -17,4 +17,5 @@ pub mod progress;
 pub mod readings;
 pub mod run;
 pub mod scan;
+pub mod settings;
 pub mod status;

@@ -1,6 +1,9 @@
 //! The hub's configuration: a TOML file, each value overridable from the environment
 //! (`RELAIS_<SECTION>__<KEY>`) or the command line (`--set section.key=value`).
 //!
+//! Layers, the more explicit winning: the file < the settings saved in the store from the web
+//! page or `relais settings` ([`SAVABLE_KEYS`] only) < the environment < `--set`.
+//!
 //! The file is read from `--config`, else `$RELAIS_CONFIG`, else [`DEFAULT_PATH`] when it
 //! exists (no file: the defaults, which run the hub against simulated devices and the local MES
 //! sandbox). Errors say which key, where (file line and column, or which override) and what
@@ -16,6 +19,24 @@ pub const DEFAULT_PATH: &str = "/etc/relais/relais.toml";
 /// Environment variables starting with this override keys (`RELAIS_MES__BASE_URL`).
 pub const ENV_PREFIX: &str = "RELAIS_";
 
+/// The keys the web page and `relais settings` may save.
+pub const SAVABLE_KEYS: &[&str] = &[
+    "hub.time_zone",
+    "mqtt.enabled",
+    "mqtt.host",
+    "mqtt.port",
+    "mqtt.username",
+    "mqtt.password",
+    "mqtt.tls",
+    "mqtt.topic_prefix",
+    "mqtt.discovery_prefix",
+    "mqtt.format",
+    "mqtt.embedded_broker",
+];
+
+/// Where saved settings come from, in error messages.
+pub const SAVED_SOURCE: &str = "saved settings";
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +51,10 @@ pub struct Config {
     pub mqtt: MqttSection,
     /// The web page.
     pub web: crate::web::WebSection,
+    /// Keys set by the environment or `--set`, with where from: saved settings cannot change
+    /// them.
+    #[serde(skip)]
+    pub fixed: std::collections::BTreeMap<String, String>,
 }
 
 /// `[hub]`
@@ -389,6 +414,106 @@ impl Config {
     }
 }
 
+impl Config {
+    /// [`Config::from_text`] with the saved settings (`key`, TOML value) under the overrides.
+    pub fn from_layers(
+        text: &str,
+        path: Option<&Path>,
+        saved: &[(String, String)],
+        overrides: &[Override],
+    ) -> Result<Self, ConfigError> {
+        let mut layers: Vec<Override> = saved
+            .iter()
+            .map(|(key, value)| Override {
+                key: key.clone(),
+                value: value.clone(),
+                source_name: format!("{SAVED_SOURCE}, {key}"),
+            })
+            .collect();
+        layers.extend(overrides.iter().cloned());
+        let mut config = Self::from_text(text, path, &layers)?;
+        config.fixed = overrides
+            .iter()
+            .map(|o| (o.key.clone(), o.source_name.clone()))
+            .collect();
+        Ok(config)
+    }
+
+    /// [`Config::from_layers`] reading the file.
+    pub fn load_layers(
+        path: Option<&Path>,
+        saved: &[(String, String)],
+        overrides: &[Override],
+    ) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_layers(&text, path, saved, overrides)
+    }
+
+    /// `key`'s value as a person writes it (strings without quotes); `None`: no such key.
+    pub fn value_text(&self, key: &str) -> Option<String> {
+        let table = toml::Table::try_from(self).ok()?;
+        let (section, name) = key.split_once('.')?;
+        match table.get(section)?.get(name)? {
+            toml::Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// `text` as the TOML value saved for `key`: quoted when the key holds a string, as written
+    /// otherwise (a number, a boolean), so a user name `true` stays a string.
+    pub fn saved_value(&self, key: &str, text: &str) -> Result<String, String> {
+        if !SAVABLE_KEYS.contains(&key) {
+            return Err(format!(
+                "{key} cannot be saved; these can: {}",
+                SAVABLE_KEYS.join(", ")
+            ));
+        }
+        let table = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        let is_text = key
+            .split_once('.')
+            .and_then(|(section, name)| table.get(section)?.get(name))
+            .is_some_and(toml::Value::is_str);
+        Ok(if is_text {
+            toml::Value::String(text.to_owned()).to_string()
+        } else {
+            text.trim().to_owned()
+        })
+    }
+
+    /// This configuration with `changes` (key, saved value) applied, checked as the hub checks
+    /// it at start: the zone must be in the tz database, an enabled MQTT section must make a
+    /// bridge.
+    pub fn with_saved(&self, changes: &[(String, String)]) -> Result<Config, String> {
+        let mut table = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        for (key, value) in changes {
+            if !SAVABLE_KEYS.contains(&key.as_str()) {
+                return Err(format!("{key} cannot be saved"));
+            }
+            let o = Override {
+                key: key.clone(),
+                value: value.clone(),
+                source_name: SAVED_SOURCE.to_owned(),
+            };
+            set(&mut table, &o).map_err(|e| e.to_string())?;
+            Config::deserialize(table.clone()).map_err(|e| format!("{key}: {}", e.message()))?;
+        }
+        let mut config = Config::deserialize(table).map_err(|e| e.message().to_owned())?;
+        config.fixed = self.fixed.clone();
+        jiff::tz::TimeZone::get(&config.hub.time_zone)
+            .map_err(|e| format!("hub.time_zone {}: {e}", config.hub.time_zone))?;
+        if config.mqtt.enabled {
+            crate::mqtt::Settings::from_config(&config.mqtt)?;
+        }
+        Ok(config)
+    }
+}
+
 fn set(table: &mut toml::Table, o: &Override) -> Result<(), ConfigError> {
     let err = |message: &str| ConfigError::Override {
         key: o.key.clone(),
@@ -485,6 +610,79 @@ mod tests {
         assert!(Override::from_flag("no-equals").is_err());
         let o = Override::from_flag("toplevel=1").unwrap();
         assert!(Config::from_text("", None, &[o]).is_err());
+    }
+
+    #[test]
+    fn saved_settings_win_over_the_file_and_lose_to_the_environment_and_flags() {
+        let text = "[hub]\ntime_zone = \"Europe/Paris\"\n[mqtt]\nhost = \"file\"\nport = 1884\n";
+        let base = Config::from_text(text, None, &[]).unwrap();
+        let saved: Vec<(String, String)> = [
+            ("hub.time_zone", "America/Cayenne"),
+            ("mqtt.host", "saved"),
+            ("mqtt.port", "1885"),
+            ("mqtt.username", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), base.saved_value(k, v).unwrap()))
+        .collect();
+        let env =
+            Override::from_env([("RELAIS_MQTT__HOST".to_owned(), "env".to_owned())].into_iter());
+        let flag = Override::from_flag("mqtt.port=1886").unwrap();
+
+        let only_saved = Config::from_layers(text, None, &saved, &[]).unwrap();
+        assert_eq!(only_saved.hub.time_zone, "America/Cayenne");
+        assert_eq!(only_saved.mqtt.host, "saved");
+        assert_eq!(only_saved.mqtt.username, "true", "a string stays a string");
+        assert!(only_saved.fixed.is_empty());
+
+        let overrides = [env, vec![flag]].concat();
+        let all = Config::from_layers(text, None, &saved, &overrides).unwrap();
+        assert_eq!(all.hub.time_zone, "America/Cayenne");
+        assert_eq!(all.mqtt.host, "env");
+        assert_eq!(all.mqtt.port, 1886);
+        assert_eq!(all.fixed["mqtt.host"], "RELAIS_MQTT__HOST");
+        assert_eq!(all.fixed["mqtt.port"], "--set mqtt.port");
+    }
+
+    #[test]
+    fn saved_settings_are_checked_as_at_start() {
+        let config = Config::default();
+        let zone = |z: &str| {
+            vec![(
+                "hub.time_zone".to_owned(),
+                config.saved_value("hub.time_zone", z).unwrap(),
+            )]
+        };
+        assert_eq!(
+            config
+                .with_saved(&zone("Europe/Berlin"))
+                .unwrap()
+                .hub
+                .time_zone,
+            "Europe/Berlin"
+        );
+        let err = config.with_saved(&zone("Europe/Atlantis")).unwrap_err();
+        assert!(err.contains("Europe/Atlantis"), "{err}");
+        let mqtt = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), config.saved_value(k, v).unwrap()))
+                .collect()
+        };
+        let err = config
+            .with_saved(&mqtt(&[
+                ("mqtt.enabled", "true"),
+                ("mqtt.topic_prefix", "a/#"),
+            ]))
+            .unwrap_err();
+        assert!(err.contains("mqtt.topic_prefix"), "{err}");
+        let err = config
+            .with_saved(&mqtt(&[("mqtt.port", "70000")]))
+            .unwrap_err();
+        assert!(err.contains("mqtt.port"), "{err}");
+        assert!(config.saved_value("mes.base_url", "x").is_err());
+        assert_eq!(config.value_text("mqtt.port").as_deref(), Some("1883"));
+        assert_eq!(config.value_text("mqtt.host").as_deref(), Some("127.0.0.1"));
     }
 
     #[test]

@@ -65,6 +65,21 @@ pub fn lock_daemon(database: &std::path::Path) -> anyhow::Result<std::fs::File> 
     }
 }
 
+/// The configuration every command sees: the file, the settings saved in the store it names,
+/// the environment, then `overrides` (see [`config`]).
+pub fn load_config(
+    path: Option<&std::path::Path>,
+    overrides: &[config::Override],
+) -> anyhow::Result<Config> {
+    // The database is named by the file and the overrides, never by a saved setting.
+    let without_saved = Config::load(path, overrides)?;
+    let database = &without_saved.hub.database;
+    let saved = Store::open(database)
+        .and_then(|store| store.saved_settings())
+        .with_context(|| format!("reading the saved settings in {}", database.display()))?;
+    Ok(Config::load_layers(path, &saved, overrides)?)
+}
+
 /// Opens the store of `config`, with the sinks it enables.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store = Store::open(&config.hub.database)

@@ -109,6 +109,15 @@ const STEPS: &[&str] = &[
         updated_at TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: settings saved from the web page or `relais settings`, by configuration key
+    // (`hub.time_zone`, `mqtt.host`); the value as it would be written after `--set key=`.
+    r#"
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -21,6 +21,7 @@ pub mod measurements;
 pub mod members;
 pub mod migrations;
 pub mod outbox;
+pub mod settings;
 pub mod web_admin;
 
 use std::path::{Path, PathBuf};

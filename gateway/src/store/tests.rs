@@ -446,3 +446,42 @@ fn an_assignment_after_the_mqtt_publication_publishes_it_again_for_the_member() 
     store.assign(other, alice).unwrap();
     assert_eq!(store.backlog(Sink::Mqtt).unwrap().pending, 2);
 }
+
+#[test]
+fn saved_settings_are_replaced_by_key_forgotten_and_audited_without_their_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.sqlite");
+    {
+        let mut store = Store::open(&path).unwrap();
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        store
+            .save_settings(&pairs(&[
+                ("mqtt.password", "\"s3cret\""),
+                ("mqtt.port", "1884"),
+            ]))
+            .unwrap();
+        store
+            .save_settings(&pairs(&[("mqtt.port", "1885")]))
+            .unwrap();
+        assert!(store.remove_setting("mqtt.password").unwrap());
+        assert!(!store.remove_setting("mqtt.password").unwrap());
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.saved_settings().unwrap(),
+        [("mqtt.port".to_owned(), "1885".to_owned())]
+    );
+    let log = store.audit_log().unwrap();
+    let events: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.event.starts_with("setting_"))
+        .map(|e| (e.event.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(events.contains(&("setting_removed", "mqtt.password")));
+    assert!(log.iter().all(|e| !e.detail.contains("s3cret")));
+}

@@ -10,14 +10,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::hub::config::SAVABLE_KEYS;
 use crate::hub::control::ControlError;
 use crate::hub::ingest::with_store;
 use crate::store::outbox::Backlog;
 use crate::store::{MeasurementId, MemberId, MesState, Sink, StoreError, StoredMeasurement};
 use crate::web::auth::{SESSION_COOKIE, cookie};
 use crate::web::pages::readings_of;
+use crate::web::pages::settings as settings_page;
 use crate::web::state::AppState;
 
 /// The header carrying the CSRF token of API writes.
@@ -41,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/devices/sync", post(sync))
         .route("/api/v1/devices/unpair", post(unpair))
         .route("/api/v1/devices/rename", post(rename))
+        .route("/api/v1/settings", get(settings).patch(save_settings))
 }
 
 /// The OpenAPI description.
@@ -48,7 +52,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(
         title = "relais",
-        description = "The hub's JSON API: household, readings, inbox, status."
+        description = "The hub's JSON API: household, readings, inbox, status, settings."
     ),
     paths(
         session,
@@ -66,7 +70,9 @@ pub fn routes() -> Router<AppState> {
         pair,
         sync,
         unpair,
-        rename
+        rename,
+        settings,
+        save_settings
     ),
     components(schemas(
         ApiError,
@@ -87,7 +93,10 @@ pub fn routes() -> Router<AppState> {
         RenameRequest,
         ScanRequest,
         ScanProgress,
-        FoundDevice
+        FoundDevice,
+        SettingView,
+        SettingsChange,
+        SettingsSaved
     ))
 )]
 pub struct ApiDoc;
@@ -753,5 +762,105 @@ pub async fn rename(
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => store_error(e),
+    }
+}
+
+/// A setting the page edits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingView {
+    /// The configuration key, `hub.time_zone`, `mqtt.host`...
+    pub key: String,
+    /// The value the hub runs with (`null` for the password, never shown).
+    pub value: Option<String>,
+    /// The value saved for the next start, when it differs (`null` for the password).
+    pub next_value: Option<String>,
+    /// A value is saved in the hub for this key.
+    pub saved: bool,
+    /// The environment variable or `--set` deciding this key (it wins over saved values).
+    pub fixed_by: Option<String>,
+}
+
+/// The settings the page edits, with where their values come from.
+#[utoipa::path(get, path = "/api/v1/settings", responses(
+    (status = 200, body = [SettingView]), (status = 401, body = ApiError)))]
+pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers, false) {
+        return refused(r);
+    }
+    let layers = match settings_page::layers(&state).await {
+        Ok(layers) => layers,
+        Err(crate::web::state::WebError::Store(e)) => return store_error(e),
+    };
+    let views: Vec<SettingView> = SAVABLE_KEYS
+        .iter()
+        .map(|key| {
+            let secret = *key == "mqtt.password";
+            let (running, next) = layers.values(key);
+            SettingView {
+                key: (*key).to_owned(),
+                value: (!secret).then_some(running),
+                next_value: next.filter(|_| !secret),
+                saved: layers.saved.iter().any(|k| k == key),
+                fixed_by: layers.next.fixed.get(*key).cloned(),
+            }
+        })
+        .collect();
+    Json(views).into_response()
+}
+
+/// Values to save, by key, written as in the configuration file (`"true"`, `"1883"`,
+/// `"Europe/Paris"`); an empty `mqtt.password` leaves it unchanged.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SettingsChange {
+    /// Key to value.
+    pub values: BTreeMap<String, String>,
+}
+
+/// What was saved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsSaved {
+    /// The keys whose saved value changed.
+    pub changed: Vec<String>,
+    /// Always true: saved settings apply when the hub restarts.
+    pub applies_at_restart: bool,
+}
+
+/// Saves settings, checked as the hub checks its configuration at start (nothing is saved when
+/// one is refused).
+#[utoipa::path(patch, path = "/api/v1/settings", request_body = SettingsChange, responses(
+    (status = 200, body = SettingsSaved), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn save_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(change): Json<SettingsChange>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers, true) {
+        return refused(r);
+    }
+    let layers = match settings_page::layers(&state).await {
+        Ok(layers) => layers,
+        Err(crate::web::state::WebError::Store(e)) => return store_error(e),
+    };
+    let edits: Vec<(String, String)> = change
+        .values
+        .into_iter()
+        .filter(|(key, value)| !(key == "mqtt.password" && value.is_empty()))
+        .collect();
+    match settings_page::save(&state, &layers, &edits).await {
+        Ok(Ok(changed)) => Json(SettingsSaved {
+            changed,
+            applies_at_restart: true,
+        })
+        .into_response(),
+        Ok(Err(refusal)) => {
+            let status = match refusal {
+                settings_page::Refused::Fixed(..) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let cx = crate::web::layout::Cx::anonymous(crate::web::i18n::Lang::En, String::new());
+            error(status, &settings_page::refused_text(&cx, &refusal))
+        }
+        Err(crate::web::state::WebError::Store(e)) => store_error(e),
     }
 }

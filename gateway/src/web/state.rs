@@ -124,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/inbox/{id}/assign", post(pages::inbox::assign))
         .route("/status", get(pages::status::page))
         .route("/settings", get(pages::settings::page))
+        .route("/settings/zone", post(pages::settings::save_zone))
+        .route("/settings/mqtt", post(pages::settings::save_mqtt))
         .route("/devices", get(pages::devices::page))
         .route("/devices/found", get(pages::devices::found))
         .route("/devices/scan", post(pages::devices::scan))

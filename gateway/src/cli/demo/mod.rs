@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use relais::hub::config::{BleSection, Config, HubSection, MesSection, MqttSection};
+use relais::hub::config::{BleSection, Config, HubSection, MesSection, MqttSection, SAVABLE_KEYS};
 use relais::hub::{self, Hooks};
 use relais::web::WebSection;
 use relais_bluez_sim::Simulator;
@@ -136,6 +136,7 @@ async fn demo(
     let mut config = config(data, &sandbox, free_port_or_any(args.mqtt_port)?);
     let web = web_ui(&mut config, free_port_or_any(args.web_port)?);
     let _daemon = hub::lock_daemon(&config.hub.database)?;
+    let config = with_saved_settings(config)?;
     let mut store = hub::open_store(&config)?;
     household::set_up(&mut store)?;
     relais::web::set_admin_password(&mut store, "relais demo", &web.password)
@@ -203,7 +204,27 @@ fn config(data: &Path, sandbox: &relais_mes_sandbox::RunningSandbox, mqtt_port: 
         },
         // Set by `web_ui`.
         web: WebSection::default(),
+        // The demo wires MQTT to its own broker: saved MQTT settings would cut it off.
+        fixed: SAVABLE_KEYS
+            .iter()
+            .filter(|key| key.starts_with("mqtt."))
+            .map(|key| ((*key).to_owned(), "relais demo".to_owned()))
+            .collect(),
     }
+}
+
+/// `config` with the settings saved in its store (by an earlier demo on the same `--data`),
+/// but the ones the demo sets itself.
+fn with_saved_settings(config: Config) -> anyhow::Result<Config> {
+    let saved: Vec<(String, String)> = relais::store::Store::open(&config.hub.database)?
+        .saved_settings()?
+        .into_iter()
+        .filter(|(key, _)| !config.fixed.contains_key(key))
+        .collect();
+    config
+        .with_saved(&saved)
+        .map_err(anyhow::Error::msg)
+        .context("applying the saved settings")
 }
 
 /// `wanted` when nothing listens there, else (or for 0) a free port.
